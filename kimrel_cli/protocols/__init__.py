@@ -1,0 +1,1 @@
+"""Wire protocols and pure translators between them: no I/O, no clock, no global state."""

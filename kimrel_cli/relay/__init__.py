@@ -1,0 +1,1 @@
+"""The local relay: a loopback server that injects the key and translates protocols."""

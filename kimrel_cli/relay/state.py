@@ -1,0 +1,88 @@
+"""The relay's state file (where it listens, its pid) and its local token, in the state dir.
+
+`kimrel serve` writes `relay.json` when it starts and removes it when it stops; `launch`,
+`setup`, `status` and `serve status` read it. The local token (`relay-token`, mode 0600) is what
+clients present to the relay instead of the real key; it is created once and reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from kimrel_cli import paths
+from kimrel_cli.files import atomic_write_text
+
+
+@dataclass(frozen=True)
+class RelayState:
+    pid: int
+    host: str
+    port: int
+    url: str
+    upstream: str
+    simulate: bool
+    account: str | None
+    started_at: float
+    token_required: bool = True
+
+
+def state_file() -> Path:
+    return paths.state_dir() / "relay.json"
+
+
+def token_file() -> Path:
+    return paths.state_dir() / "relay-token"
+
+
+def relay_token() -> str:
+    """The relay's local token: read it, or create and store it (0600) on first use."""
+    path = token_file()
+    with contextlib.suppress(FileNotFoundError):
+        token = path.read_text(encoding="utf-8").strip()
+        if token:
+            return token
+    token = "kr-local-" + secrets.token_urlsafe(24)
+    paths.ensure_dir(path.parent)
+    atomic_write_text(path, token + "\n", mode=0o600)
+    return token
+
+
+def write_state(state: RelayState) -> None:
+    paths.ensure_dir(state_file().parent)
+    atomic_write_text(state_file(), json.dumps(asdict(state), indent=2) + "\n", mode=0o600)
+
+
+def clear_state(pid: int | None = None) -> None:
+    """Remove the state file (only if it names `pid`, when given)."""
+    current = read_state(check_alive=False)
+    if current is not None and pid is not None and current.pid != pid:
+        return
+    with contextlib.suppress(FileNotFoundError):
+        state_file().unlink()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_state(*, check_alive: bool = True) -> RelayState | None:
+    """The running relay's state, or None (no file, unreadable, or its process is gone)."""
+    try:
+        data = json.loads(state_file().read_text(encoding="utf-8"))
+        state = RelayState(**data)
+    except (FileNotFoundError, ValueError, TypeError):
+        return None
+    if check_alive and not pid_alive(state.pid):
+        return None
+    return state

@@ -1,0 +1,1 @@
+"""An offline simulator of the hosted kimrel.com API."""
