@@ -1,0 +1,209 @@
+"""What every relay route shares: settings, the upstream client, the request log, counters.
+
+`RelayConfig` is what `kimrel serve` (or a test) decides; `RelayContext` is the live object
+built from it and handed to every route. No module globals: two relays in one process (tests)
+never share anything. The upstream key lives only inside the hosted AsyncClient.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kimrel_cli.apikey import ApiKey
+from kimrel_cli.catalogue import ModelInfo, get_model, resolve_alias
+from kimrel_cli.config import Settings
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from kimrel_cli.hosted.client import AsyncClient, RawStream, Result
+    from kimrel_cli.relay.dashboard import RequestLog
+
+# Request headers a client may send that the relay passes upstream. Nothing else from the
+# client goes through: never its auth headers (the relay's own key replaces them).
+FORWARDED_HEADERS = ("x-kimrel-fault",)
+
+DEFAULT_MAX_BODY = 32 * 1024 * 1024
+DEFAULT_PING_INTERVAL = 10.0
+
+
+@dataclass
+class RelayConfig:
+    """Everything that decides how a relay behaves; built by `kimrel serve` or by a test."""
+
+    api_key: ApiKey | str
+    base_url: str
+    settings: Settings = field(default_factory=Settings)
+    token: str | None = None  # None: no local token required (loopback only)
+    allow_remote: bool = False
+    cors_origin: str | None = None
+    max_body: int = DEFAULT_MAX_BODY
+    simulate: bool = False
+    account: str | None = None
+    ping_interval: float = DEFAULT_PING_INTERVAL
+    max_retries: int = 3
+    backoff_base: float = 0.5
+    connect_timeout: float = 30.0
+    read_timeout: float = 600.0
+    image_timeout: float = 10.0
+    debug: bool = False
+    log: RequestLog | None = None  # None: a silent log (tests); serve passes a printing one
+
+
+@dataclass
+class RelayStats:
+    """Counters the dashboard, `/health` and tests read. Touched only on the server's loop."""
+
+    requests: int = 0
+    errors: int = 0
+    in_flight: int = 0
+    streams_opened: int = 0
+    streams_closed: int = 0
+    credits_remaining: int | None = None
+    started_at: float = field(default_factory=time.time)
+
+
+def public_url(base_url: str) -> str:
+    """The upstream base URL with any userinfo and query string removed (safe to show)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+@dataclass
+class RelayContext:
+    """The live relay: config, upstream client, log and counters, shared by every route."""
+
+    config: RelayConfig
+    upstream: AsyncClient
+    log: RequestLog
+    stats: RelayStats = field(default_factory=RelayStats)
+
+    @property
+    def settings(self) -> Settings:
+        return self.config.settings
+
+    @property
+    def upstream_url(self) -> str:
+        return public_url(self.config.base_url)
+
+    # ---- models -------------------------------------------------------------------------
+    def resolve_model(self, requested: str) -> tuple[str, ModelInfo | None]:
+        """The upstream model id for a client's model name, and its catalogue entry if known."""
+        s = self.settings
+        upstream_id = resolve_alias(
+            requested or s.default_model,
+            main_model=s.default_model,
+            small_model=s.small_model,
+            aliases=s.aliases,
+        )
+        return upstream_id, get_model(upstream_id, s.limits)
+
+    def cap(self, info: ModelInfo | None) -> int | None:
+        """The output-token cap for a model (None when the model is not in the catalogue)."""
+        if info is None:
+            return None
+        refreshed = get_model(info.id, self.settings.limits)
+        return (refreshed or info).max_output_tokens
+
+    # ---- upstream -----------------------------------------------------------------------
+    def forward_headers(self, request: Request) -> dict[str, str]:
+        """The client headers passed upstream: only X-Kimrel-Fault; never the client's auth."""
+        return {
+            name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers
+        }
+
+    @contextlib.asynccontextmanager
+    async def open_stream(
+        self, path: str, body: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[RawStream]:
+        """An upstream SSE stream (retries happen before it is entered); counted in stats."""
+        async with self.upstream.open_stream(path, body, headers=headers) as raw:
+            self.stats.streams_opened += 1
+            try:
+                yield raw
+            finally:
+                self.stats.streams_closed += 1
+                self.note_rate(getattr(raw, "rate", None))
+
+    async def call(
+        self, path: str, body: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> Result:
+        """A non-streaming upstream POST, with the client's safe retries."""
+        result = await self.upstream.request("POST", path, body, headers=headers)
+        self.note_rate(result.rate)
+        return result
+
+    async def get(self, path: str, headers: Mapping[str, str] | None = None) -> Result:
+        result = await self.upstream.request("GET", path, None, headers=headers)
+        self.note_rate(result.rate)
+        return result
+
+    def note_rate(self, rate: Any) -> None:
+        credits = getattr(rate, "credits_remaining", None)
+        if credits is not None:
+            self.stats.credits_remaining = credits
+
+    # ---- dashboard ----------------------------------------------------------------------
+    def record(
+        self,
+        *,
+        route: str,
+        model: str | None,
+        status: int,
+        started: float,
+        tokens_in: int | None = None,
+        tokens_out: int | None = None,
+        stream: bool = False,
+        error: str | None = None,
+    ) -> None:
+        """Log one finished request (`started` = time.monotonic() when it arrived)."""
+        from kimrel_cli.relay.dashboard import RequestRecord
+
+        if status >= 400:
+            self.stats.errors += 1
+        self.log.record(
+            RequestRecord(
+                time=time.time(),
+                route=route,
+                model=model,
+                status=status,
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                latency_ms=(time.monotonic() - started) * 1000.0,
+                credits_left=self.stats.credits_remaining,
+                stream=stream,
+                error=error,
+            )
+        )
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()
+
+
+def build_context(config: RelayConfig) -> RelayContext:
+    """A RelayContext with a fresh upstream AsyncClient (not yet connected)."""
+    import httpx
+
+    from kimrel_cli.hosted.client import AsyncClient
+    from kimrel_cli.relay.dashboard import RequestLog
+
+    timeout = httpx.Timeout(config.read_timeout, connect=config.connect_timeout)
+    upstream = AsyncClient(
+        config.api_key,
+        config.base_url,
+        max_retries=config.max_retries,
+        timeout=timeout,
+        backoff_base=config.backoff_base,
+    )
+    log = config.log if config.log is not None else RequestLog(mode="silent")
+    return RelayContext(config=config, upstream=upstream, log=log)

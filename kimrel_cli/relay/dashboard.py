@@ -1,0 +1,212 @@
+"""The relay's terminal output: the start header, one line per request, low-credit warnings.
+
+Renderables (`header_panel`, `request_line`) are pure functions returning rich objects or text;
+`RequestLog` queues records and writes them from a daemon thread, so the request path pays only
+for a queue put. Modes: "pretty" (rich lines on stderr), "json" (one JSON object per line on
+stdout, for supervisors), "quiet" (warnings only), "silent" (nothing; tests).
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import IO, Any, Literal
+
+LogMode = Literal["pretty", "json", "quiet", "silent"]
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One finished request, as the dashboard shows it."""
+
+    time: float
+    route: str
+    model: str | None
+    status: int
+    tokens_in: int | None
+    tokens_out: int | None
+    latency_ms: float
+    credits_left: int | None
+    stream: bool = False
+    error: str | None = None
+
+
+def request_line(rec: RequestRecord) -> Any:
+    """One dashboard line as a rich Text: time, route, model, status, tokens, latency, credits."""
+    from rich.text import Text
+
+    clock = time.strftime("%H:%M:%S", time.localtime(rec.time))
+    style = "green" if rec.status < 400 else ("yellow" if rec.status < 500 else "red")
+    tokens = f"{_num(rec.tokens_in)}→{_num(rec.tokens_out)}"
+    credits = "" if rec.credits_left is None else f"  credits {rec.credits_left:,}"
+    text = Text()
+    text.append(f"{clock} ", style="dim")
+    text.append(f"{rec.route:<22} ", style="cyan")
+    text.append(f"{(rec.model or '-'):<17} ")
+    text.append(f"{rec.status:>3}", style=style)
+    text.append(f"  {tokens:>13}  {rec.latency_ms:>7.0f} ms{' stream' if rec.stream else ''}")
+    text.append(credits, style="dim")
+    if rec.error:
+        text.append(f"  {rec.error}", style=style)
+    return text
+
+
+def _num(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def header_panel(
+    *,
+    url: str,
+    upstream: str,
+    account: str | None,
+    balance: int | None,
+    simulate: bool,
+    token: str | None,
+) -> Any:
+    """The start header: where the relay listens, what it talks to, whose credits, and how to use it."""
+    from rich.panel import Panel
+    from rich.text import Text
+
+    body = Text()
+    body.append("kimrel relay ", style="bold")
+    body.append(f"listening on {url}\n")
+    who = "simulator (no account needed)" if simulate else (account or "KIMREL_API_KEY")
+    body.append(f"upstream  {upstream}   account {who}")
+    if balance is not None:
+        body.append(f"   balance {balance:,} credits")
+    body.append("\n\n")
+    body.append(usage_snippets(url, token))
+    return Panel(body, expand=False, border_style="blue")
+
+
+def usage_snippets(url: str, token: str | None) -> str:
+    """Copy-paste snippets for Claude Code, Codex and the SDKs, with the local token."""
+    tok = token or "unused"
+    return (
+        f"Anthropic base URL: {url}\n"
+        f"OpenAI base URL:    {url}/v1\n"
+        f"Local token:        {tok}\n\n"
+        "Claude Code:\n"
+        f"  ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN={tok} ANTHROPIC_MODEL=kimi-k2.6 claude\n"
+        "Codex:\n"
+        "  kimrel launch codex     (or: codex -c model_provider=kimrel ... see docs/relay.md)\n"
+        "Python:\n"
+        f'  anthropic.Anthropic(base_url="{url}", auth_token="{tok}")\n'
+        f'  openai.OpenAI(base_url="{url}/v1", api_key="{tok}")'
+    )
+
+
+class RequestLog:
+    """Queues request records and prints them off the request path; keeps the last 100."""
+
+    def __init__(
+        self,
+        mode: LogMode = "pretty",
+        *,
+        low_credit_warning: int = 50,
+        stream: IO[str] | None = None,
+        console: Any = None,
+    ) -> None:
+        self.mode = mode
+        self.low_credit_warning = low_credit_warning
+        self.recent: deque[RequestRecord] = deque(maxlen=100)
+        self._stream = stream
+        self._console = console
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._warned_low = False
+        self._lock = threading.Lock()
+
+    def record(self, rec: RequestRecord) -> None:
+        """Note a finished request (cheap: a deque append and a queue put)."""
+        self.recent.append(rec)
+        if self.mode == "silent":
+            return
+        self._queue.put(rec)
+        self._ensure_thread()
+
+    def message(self, text: str, *, level: str = "info") -> None:
+        """A free-form line (start-up notes, warnings) through the same writer."""
+        if self.mode == "silent" or (self.mode == "quiet" and level == "info"):
+            return
+        self._queue.put((level, text))
+        self._ensure_thread()
+
+    def flush(self, timeout: float = 2.0) -> None:
+        """Wait until every queued line is written (tests, shutdown)."""
+        if self._thread is None:
+            return
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, daemon=True, name="kimrel-relay-log"
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if isinstance(item, threading.Event):
+                    item.set()
+                elif isinstance(item, RequestRecord):
+                    self._write_record(item)
+                else:
+                    self._write_message(*item)
+            except Exception:  # the log never takes the relay down
+                continue
+
+    def _out(self) -> IO[str]:
+        if self._stream is not None:
+            return self._stream
+        return sys.stdout if self.mode == "json" else sys.stderr
+
+    def _rich(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self._out(), highlight=False, soft_wrap=True)
+        return self._console
+
+    def _write_record(self, rec: RequestRecord) -> None:
+        if self.mode == "json":
+            out = self._out()
+            out.write(json.dumps({"event": "request", **asdict(rec)}) + "\n")
+            out.flush()
+        elif self.mode == "pretty":
+            self._rich().print(request_line(rec))
+        credits = rec.credits_left
+        if credits is not None and credits < self.low_credit_warning and not self._warned_low:
+            self._warned_low = True
+            self._write_message(
+                "warning",
+                f"balance is low: {credits:,} credits left (top up at kimrel.com)",
+            )
+        elif credits is not None and credits >= self.low_credit_warning:
+            self._warned_low = False
+
+    def _write_message(self, level: str, text: str) -> None:
+        if self.mode == "json":
+            out = self._out()
+            out.write(json.dumps({"event": level, "message": text}) + "\n")
+            out.flush()
+        elif self.mode in ("pretty", "quiet"):
+            if level == "info" and self.mode == "quiet":
+                return
+            from rich.markup import escape
+
+            prefix = "[yellow]warning:[/yellow] " if level == "warning" else ""
+            self._rich().print(prefix + escape(text))
