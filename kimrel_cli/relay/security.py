@@ -1,0 +1,307 @@
+"""The relay's guards, as pure ASGI middleware: Host check, local token, body limit, opt-in CORS.
+
+Each rejection is answered in the wire shape of the path's protocol (`shape_for`): Anthropic's
+`{"type":"error","error":{…}}` on Messages paths or when `anthropic-version` is sent, OpenAI's
+`{"error":{…}}` elsewhere. Order (outermost first): HostGuard → Cors → TokenGuard → BodyLimit.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Literal
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+Shape = Literal["anthropic", "openai"]
+
+# Routes anyone on the machine may reach without the token (they say nothing secret).
+OPEN_ROUTES = {("GET", "/health"), ("HEAD", "/health"), ("HEAD", "/")}
+
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    421: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    501: "api_error",
+    502: "api_error",
+    504: "timeout_error",
+}
+_OPENAI_TYPES = {
+    400: ("invalid_request_error", "invalid_request"),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("permission_error", "permission_denied"),
+    404: ("invalid_request_error", "not_found"),
+    413: ("invalid_request_error", "request_too_large"),
+    421: ("invalid_request_error", "misdirected_request"),
+    500: ("server_error", "internal_error"),
+    501: ("server_error", "not_implemented"),
+    502: ("server_error", "upstream_unreachable"),
+    504: ("server_error", "timeout"),
+}
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or ():
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def shape_for(path: str, anthropic_version: str | None) -> Shape:
+    """Which protocol's error shape a request gets: by path, then by the anthropic-version header."""
+    if "/messages" in path or anthropic_version:
+        return "anthropic"
+    return "openai"
+
+
+def shape_of_scope(scope: Scope) -> Shape:
+    return shape_for(scope.get("path", ""), _header(scope, b"anthropic-version"))
+
+
+def error_body(shape: Shape, status: int, message: str, code: str | None = None) -> dict[str, Any]:
+    """A relay-made error body in the given protocol's shape."""
+    if shape == "anthropic":
+        kind = _ANTHROPIC_TYPES.get(
+            status, "invalid_request_error" if status < 500 else "api_error"
+        )
+        return {"type": "error", "error": {"type": kind, "message": message}}
+    kind, default_code = _OPENAI_TYPES.get(
+        status,
+        ("invalid_request_error", "invalid_request") if status < 500 else ("server_error", None),
+    )
+    return {
+        "error": {"message": message, "type": kind, "param": None, "code": code or default_code}
+    }
+
+
+async def send_error(
+    send: Send,
+    shape: Shape,
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    body = json.dumps(error_body(shape, status, message, code)).encode()
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *(headers or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def is_loopback_host(host_header: str) -> bool:
+    """True for `localhost`, `*.localhost`, 127.0.0.0/8 and [::1], with or without a port."""
+    host = host_header.strip().lower()
+    if not host:
+        return False
+    if host.startswith("["):
+        end = host.find("]")
+        if end < 0 or (host[end + 1 :] and not _is_port(host[end + 1 :])):
+            return False
+        host = host[1:end]
+    elif host.count(":") == 1:
+        host, port = host.split(":")
+        if not _is_port(":" + port):
+            return False
+    elif ":" in host:
+        return False  # a bare IPv6 address is not a valid Host header
+    host = host.rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_port(text: str) -> bool:
+    return text.startswith(":") and text[1:].isdigit() and 0 < int(text[1:]) < 65536
+
+
+def is_loopback_bind(host: str) -> bool:
+    """True when binding `host` keeps the relay reachable from this machine only."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class HostGuard:
+    """Reject requests whose Host header is not a loopback name or address (DNS rebinding).
+
+    With `allow_any=True` (remote mode, where a token is mandatory) every Host passes.
+    """
+
+    def __init__(self, app: ASGIApp, *, allow_any: bool = False) -> None:
+        self.app = app
+        self.allow_any = allow_any
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.allow_any:
+            await self.app(scope, receive, send)
+            return
+        host = _header(scope, b"host")
+        if host is None:
+            await send_error(send, shape_of_scope(scope), 400, "missing Host header")
+            return
+        if not is_loopback_host(host):
+            await send_error(
+                send,
+                shape_of_scope(scope),
+                421,
+                f"Host {host!r} is not a loopback name; the relay answers only localhost",
+                code="invalid_host",
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+class TokenGuard:
+    """Require the local token as `Authorization: Bearer T` or `x-api-key: T` (not on OPEN_ROUTES)."""
+
+    def __init__(self, app: ASGIApp, *, token: str | None) -> None:
+        self.app = app
+        self.token = token.encode() if token else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or self.token is None
+            or (scope.get("method"), scope.get("path")) in OPEN_ROUTES
+            or scope.get("method") == "OPTIONS"
+        ):
+            await self.app(scope, receive, send)
+            return
+        if self._presented(scope):
+            await self.app(scope, receive, send)
+            return
+        await send_error(
+            send,
+            shape_of_scope(scope),
+            401,
+            "missing or wrong local relay token: send it as 'Authorization: Bearer <token>' or "
+            "'x-api-key: <token>' (print it with: kimrel serve token)",
+        )
+
+    def _presented(self, scope: Scope) -> bool:
+        assert self.token is not None
+        candidates: list[str] = []
+        auth = _header(scope, b"authorization")
+        if auth and auth[:7].lower() == "bearer ":
+            candidates.append(auth[7:].strip())
+        api_key = _header(scope, b"x-api-key")
+        if api_key:
+            candidates.append(api_key.strip())
+        return any(hmac.compare_digest(c.encode(), self.token) for c in candidates)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Cap request bodies (by Content-Length up front, and by counting while reading) → 413."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._reject(scope, send)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await self._reject(scope, send)
+
+    async def _reject(self, scope: Scope, send: Send) -> None:
+        mb = self.max_bytes / (1024 * 1024)
+        await send_error(
+            send,
+            shape_of_scope(scope),
+            413,
+            f"request body is larger than the relay's limit of {mb:g} MB",
+        )
+
+
+class Cors:
+    """CORS headers for exactly one configured origin; nothing at all when none is configured."""
+
+    def __init__(self, app: ASGIApp, *, origin: str | None) -> None:
+        self.app = app
+        self.origin = origin.rstrip("/") if origin else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.origin is None:
+            await self.app(scope, receive, send)
+            return
+        origin = _header(scope, b"origin")
+        if origin != self.origin:
+            await self.app(scope, receive, send)
+            return
+        allow = [
+            (b"access-control-allow-origin", origin.encode()),
+            (b"vary", b"Origin"),
+        ]
+        if scope.get("method") == "OPTIONS" and _header(scope, b"access-control-request-method"):
+            requested = _header(scope, b"access-control-request-headers") or ""
+            headers = [
+                *allow,
+                (b"access-control-allow-methods", b"GET, POST, HEAD, OPTIONS"),
+                (b"access-control-allow-headers", requested.encode() or b"*"),
+                (b"access-control-max-age", b"600"),
+                (b"content-length", b"0"),
+            ]
+            await send({"type": "http.response.start", "status": 204, "headers": headers})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+
+        async def add_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = dict(message)
+                message["headers"] = [*list(message.get("headers") or []), *allow]
+            await send(message)
+
+        await self.app(scope, receive, add_headers)
