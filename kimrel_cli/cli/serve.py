@@ -1,9 +1,143 @@
-"""`kimrel serve` commands (not built yet)."""
+"""`kimrel serve`: run the local relay; `serve stop`, `serve status`, `serve token`.
+
+Thin: options are parsed here and handed to `kimrel_cli.relay.run`, imported lazily so that
+`kimrel --help` loads neither starlette nor uvicorn nor httpx.
+"""
 
 from __future__ import annotations
 
 import typer
 
+serve_app = typer.Typer(
+    help="Run the local relay (Anthropic Messages, Chat Completions, Responses) on 127.0.0.1.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    rich_markup_mode="rich",
+)
+
+
+@serve_app.callback()
+def serve(
+    ctx: typer.Context,
+    host: str | None = typer.Option(
+        None, "--host", help="Address to bind (default relay.host, 127.0.0.1)."
+    ),
+    port: int | None = typer.Option(
+        None, "--port", help="Port (default relay.port, 8723; 0 = any free port)."
+    ),
+    account: str | None = typer.Option(None, "--account", help="Account whose key to use."),
+    upstream: str | None = typer.Option(
+        None, "--upstream", help="Hosted API root to forward to (default base_url)."
+    ),
+    token: str | None = typer.Option(
+        None, "--token", help="Local token clients must present (default: the stored one)."
+    ),
+    no_auth: bool = typer.Option(
+        False, "--no-auth", help="Require no local token (loopback only)."
+    ),
+    simulate: bool = typer.Option(
+        False, "--simulate", help="Start the offline simulator too and relay to it (no account)."
+    ),
+    allow_remote: bool = typer.Option(
+        False, "--allow-remote", help="Allow a non-loopback --host (a token is then required)."
+    ),
+    cors_origin: str | None = typer.Option(
+        None, "--cors-origin", help="Send CORS headers for this one origin."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-request lines."),
+    log_json: bool = typer.Option(
+        False, "--log-json", help="One JSON object per line on stdout (for supervisors)."
+    ),
+    background: bool = typer.Option(
+        False, "--background", help="Start detached; stop with `kimrel serve stop`."
+    ),
+) -> None:
+    """Run the local relay. See docs/relay.md."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from kimrel_cli.relay.run import ServeOptions
+
+    opts = ServeOptions(
+        host=host,
+        port=port,
+        account=account,
+        upstream=upstream,
+        token=token,
+        no_auth=no_auth,
+        simulate=simulate,
+        allow_remote=allow_remote,
+        cors_origin=cors_origin,
+        quiet=quiet,
+        log_json=log_json,
+    )
+    if background:
+        from kimrel_cli.cli.output import print_raw, success
+        from kimrel_cli.relay.run import start_background
+
+        state = start_background(opts)
+        success(
+            f"relay running in the background (pid {state.pid}); stop it with: kimrel serve stop"
+        )
+        print_raw(state.url + "\n")
+        return
+    from kimrel_cli.relay.run import run_relay
+
+    run_relay(opts)
+
+
+@serve_app.command("stop")
+def stop() -> None:
+    """Stop the relay started with --background (or any running `kimrel serve`)."""
+    from kimrel_cli.cli.output import info, success
+    from kimrel_cli.relay.run import stop_background
+
+    state = stop_background()
+    if state is None:
+        info("no relay is running")
+        return
+    success(f"stopped the relay on {state.url} (pid {state.pid})")
+
+
+@serve_app.command("status")
+def status(json_out: bool = typer.Option(False, "--json", help="Print JSON on stdout.")) -> None:
+    """Is a relay running, where, and does it answer?"""
+    from dataclasses import asdict
+
+    from kimrel_cli.cli.output import info, print_json
+    from kimrel_cli.relay.run import health_ok
+    from kimrel_cli.relay.state import read_state
+
+    state = read_state()
+    answering = state is not None and health_ok(state.url)
+    if json_out:
+        print_json(
+            {
+                "running": state is not None,
+                "answering": answering,
+                **(asdict(state) if state else {}),
+            }
+        )
+    elif state is None:
+        info("no relay is running (start one with: kimrel serve, or kimrel serve --background)")
+    else:
+        mode = "simulator" if state.simulate else (state.account or "KIMREL_API_KEY")
+        health = "answering" if answering else "NOT answering"
+        info(
+            f"relay on {state.url} (pid {state.pid}), upstream {state.upstream} [{mode}], {health}"
+        )
+    if state is None:
+        raise typer.Exit(1)
+
+
+@serve_app.command("token")
+def token() -> None:
+    """Print the relay's local token (for Codex's auth.command, scripts)."""
+    from kimrel_cli.cli.output import print_raw
+    from kimrel_cli.relay.state import relay_token
+
+    print_raw(relay_token() + "\n")
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add `kimrel serve` (and its subcommands) to the root app."""
+    app.add_typer(serve_app, name="serve")

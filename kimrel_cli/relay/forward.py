@@ -1,0 +1,177 @@
+"""Upstream plumbing for the routes: streaming responses that close upstream on disconnect,
+keep-alive pings on silence, and errors rendered in the caller's protocol.
+
+`RelayStream` is a small ASGI response: it sends 200 and the body iterator's bytes as they come
+(no buffering), watches for the client going away, and always runs `on_close` (which closes
+the upstream stream) however the response ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.responses import Response
+
+from kimrel_cli.errors import KimrelError, UpstreamUnavailable
+from kimrel_cli.protocols.sse import SSEEvent
+from kimrel_cli.relay.security import Shape, error_body
+
+logger = logging.getLogger("kimrel.relay")
+
+SSE_HEADERS = {
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+    "connection": "keep-alive",
+}
+
+
+class RelayStream:
+    """A streaming ASGI response that cancels itself on client disconnect and always cleans up."""
+
+    def __init__(
+        self,
+        body: AsyncIterator[bytes],
+        *,
+        headers: dict[str, str] | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+        media_type: str = "text/event-stream; charset=utf-8",
+    ) -> None:
+        self.body = body
+        self.headers = {"content-type": media_type, **SSE_HEADERS, **(headers or {})}
+        self.on_close = on_close
+        self.disconnected = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
+        pump = asyncio.ensure_future(self._pump(send, raw_headers))
+        watch = asyncio.ensure_future(self._watch(receive))
+        try:
+            done, _ = await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
+            if watch in done and not pump.done():
+                self.disconnected = True
+                pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await pump
+        finally:
+            watch.cancel()
+            pump.cancel()
+            with contextlib.suppress(BaseException):
+                await watch
+            aclose = getattr(self.body, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(BaseException):
+                    await aclose()
+            if self.on_close is not None:
+                with contextlib.suppress(BaseException):
+                    await self.on_close()
+
+    async def _pump(self, send: Any, raw_headers: list[tuple[bytes, bytes]]) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
+        async for chunk in self.body:
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _watch(self, receive: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+
+
+async def with_pings(
+    events: AsyncIterator[SSEEvent], interval: float
+) -> AsyncIterator[SSEEvent | None]:
+    """Upstream events as they come; None after every `interval` seconds of upstream silence.
+
+    The pending read is never cancelled on a ping (cancelling it would break the iterator).
+    """
+    iterator = events.__aiter__()
+    pending: asyncio.Future[SSEEvent] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(iterator.__anext__())
+            done, _ = await asyncio.wait({pending}, timeout=interval)
+            if not done:
+                yield None
+                continue
+            task, pending = pending, None
+            try:
+                event = task.result()
+            except StopAsyncIteration:
+                return
+            yield event
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+
+
+# ---- errors in the caller's shape ----------------------------------------------------------
+
+
+def error_parts(exc: BaseException, shape: Shape) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(status, body, headers) for any exception, in the given protocol's error shape."""
+    if isinstance(exc, KimrelError):
+        from kimrel_cli.protocols import errors as perrors
+
+        if shape == "anthropic":
+            status, body, headers = perrors.anthropic_error(exc)
+        else:
+            status, body, headers = perrors.openai_error(exc)
+        return status, body, dict(headers or {})
+    logger.error(
+        "relay internal error: %s: %s",
+        type(exc).__name__,
+        exc,
+        exc_info=logger.isEnabledFor(logging.DEBUG),
+    )
+    message = f"kimrel relay internal error ({type(exc).__name__}); run `kimrel --debug serve` for details"
+    return 500, error_body(shape, 500, message), {}
+
+
+def error_response(exc: BaseException, shape: Shape) -> Response:
+    status, body, headers = error_parts(exc, shape)
+    return json_response(body, status, headers)
+
+
+def relay_error_response(
+    shape: Shape, status: int, message: str, code: str | None = None
+) -> Response:
+    """An error made by the relay itself (bad JSON, unknown route, …)."""
+    return json_response(error_body(shape, status, message, code), status)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+def anthropic_stream_error(exc: BaseException) -> tuple[str, dict[str, Any]]:
+    """The `event: error` for a failure after an Anthropic stream has started."""
+    if isinstance(exc, KimrelError):
+        from kimrel_cli.protocols import errors as perrors
+
+        event = perrors.anthropic_error_event(exc)
+        return event[0], event[1]
+    return "error", error_body("anthropic", 500, f"relay error: {type(exc).__name__}")
+
+
+def openai_stream_error(exc: BaseException) -> dict[str, Any]:
+    """The `data: {"error":…}` chunk for a failure after a chat stream has started."""
+    if isinstance(exc, KimrelError):
+        from kimrel_cli.protocols import errors as perrors
+
+        return perrors.openai_error_chunk(exc)
+    return error_body("openai", 500, f"relay error: {type(exc).__name__}")
+
+
+def stream_broke(message: str = "upstream stream ended early") -> UpstreamUnavailable:
+    return UpstreamUnavailable(message)

@@ -1,0 +1,342 @@
+"""Running the relay: decide its config from the serve options, bind, write relay.json, serve.
+
+`run_relay` is the foreground `kimrel serve`; `start_relay_in_thread` serves a RelayConfig on
+127.0.0.1:0 in a thread (tests, benchmarks); `start_background` / `stop_background` manage a
+detached `kimrel serve` through relay.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kimrel_cli.apikey import ApiKey
+from kimrel_cli.config import Settings, load_settings
+from kimrel_cli.errors import ConfigError, KimrelError
+from kimrel_cli.relay import state as relay_state
+from kimrel_cli.relay.context import RelayConfig, RelayContext, build_context, public_url
+from kimrel_cli.relay.security import is_loopback_bind
+
+SIMULATOR_KEY = "sk-sim-demo"
+
+
+@dataclass
+class ServeOptions:
+    """The options of `kimrel serve`, as given on the command line (None = not given)."""
+
+    host: str | None = None
+    port: int | None = None
+    account: str | None = None
+    upstream: str | None = None
+    token: str | None = None
+    no_auth: bool = False
+    simulate: bool = False
+    allow_remote: bool = False
+    cors_origin: str | None = None
+    quiet: bool = False
+    log_json: bool = False
+
+    def argv(self) -> list[str]:
+        """The same options as `kimrel serve` arguments (for --background)."""
+        args: list[str] = []
+        for flag, value in (
+            ("--host", self.host),
+            ("--port", self.port),
+            ("--account", self.account),
+            ("--upstream", self.upstream),
+            ("--token", self.token),
+            ("--cors-origin", self.cors_origin),
+        ):
+            if value is not None:
+                args += [flag, str(value)]
+        for flag, on in (
+            ("--no-auth", self.no_auth),
+            ("--simulate", self.simulate),
+            ("--allow-remote", self.allow_remote),
+            ("--quiet", self.quiet),
+            ("--log-json", self.log_json),
+        ):
+            if on:
+                args.append(flag)
+        return args
+
+
+def check_binding(host: str, *, allow_remote: bool, no_auth: bool) -> None:
+    """Refuse a non-loopback bind without --allow-remote, and --no-auth with it."""
+    if is_loopback_bind(host):
+        return
+    if not allow_remote:
+        raise ConfigError(
+            f"refusing to listen on {host}: the relay holds your API key and binds loopback only",
+            hint="Use --host 127.0.0.1, or pass --allow-remote (a token is then required).",
+        )
+    if no_auth:
+        raise ConfigError(
+            "--no-auth is only allowed on a loopback address",
+            hint="Remote clients must present the local token (kimrel serve token).",
+        )
+
+
+def resolve_upstream(
+    opts: ServeOptions, settings: Settings, simulator_url: str | None
+) -> tuple[ApiKey, str, str | None]:
+    """(key, base URL, account name) for the relay's upstream."""
+    if simulator_url is not None:
+        return ApiKey(SIMULATOR_KEY), simulator_url, None
+    from kimrel_cli.accounts.registry import resolve_key
+
+    resolved = resolve_key(opts.account, settings)
+    base = (opts.upstream or resolved.base_url or settings.base_url).rstrip("/")
+    return resolved.key, base, resolved.account
+
+
+def make_config(
+    opts: ServeOptions, settings: Settings, simulator_url: str | None, log: Any
+) -> tuple[RelayConfig, str]:
+    """The RelayConfig for these options, and the host to bind."""
+    host = opts.host or settings.relay_host
+    check_binding(host, allow_remote=opts.allow_remote, no_auth=opts.no_auth)
+    key, base_url, account = resolve_upstream(opts, settings, simulator_url)
+    token = None if opts.no_auth else (opts.token or relay_state.relay_token())
+    config = RelayConfig(
+        api_key=key,
+        base_url=base_url,
+        settings=settings,
+        token=token,
+        allow_remote=opts.allow_remote,
+        cors_origin=opts.cors_origin,
+        simulate=opts.simulate,
+        account=account,
+        debug=os.environ.get("KIMREL_DEBUG", "") not in ("", "0"),
+        log=log,
+    )
+    return config, host
+
+
+@dataclass
+class RunningRelay:
+    url: str
+    ctx: RelayContext
+    server: Any
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def start_relay_in_thread(
+    config: RelayConfig, host: str = "127.0.0.1", port: int = 0
+) -> RunningRelay:
+    """Serve a relay for `config` in a daemon thread; returns once it accepts connections."""
+    from kimrel_cli.relay.app import create_app
+    from kimrel_cli.servers import bind_socket, start_in_thread
+
+    ctx = build_context(config)
+    server = start_in_thread(create_app(ctx), bind_socket(host, port))
+    return RunningRelay(url=server.url, ctx=ctx, server=server)
+
+
+def _start_simulator() -> Any:
+    from kimrel_cli.servers import bind_socket, start_in_thread
+    from kimrel_cli.simulator.app import create_app as create_simulator
+
+    return start_in_thread(create_simulator(), bind_socket("127.0.0.1", 0))
+
+
+def _setup_debug_logging() -> None:
+    import logging
+
+    if os.environ.get("KIMREL_DEBUG", "") in ("", "0"):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("kimrel")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
+def _reveal(key: ApiKey | str) -> str:
+    return key.reveal() if isinstance(key, ApiKey) else key
+
+
+def _balance(key: ApiKey, base_url: str) -> int | None:
+    from kimrel_cli.hosted.client import Client
+
+    try:
+        with Client(key, base_url, max_retries=0) as client:
+            data = client.credits().data
+    except (KimrelError, OSError):
+        return None
+    value = data.get("credits_remaining") if isinstance(data, dict) else None
+    return value if isinstance(value, int) else None
+
+
+def run_relay(opts: ServeOptions, settings: Settings | None = None) -> None:
+    """`kimrel serve` in the foreground: until Ctrl-C or SIGTERM; relay.json cleared on exit."""
+    from kimrel_cli.relay.app import create_app
+    from kimrel_cli.relay.dashboard import RequestLog
+    from kimrel_cli.servers import bind_socket, serve_forever, url_of
+
+    settings = settings or load_settings()
+    _setup_debug_logging()
+    mode = "json" if opts.log_json else ("quiet" if opts.quiet else "pretty")
+    log = RequestLog(mode, low_credit_warning=settings.low_credit_warning)  # type: ignore[arg-type]
+    host = opts.host or settings.relay_host
+    check_binding(host, allow_remote=opts.allow_remote, no_auth=opts.no_auth)
+    simulator = _start_simulator() if opts.simulate else None
+    try:
+        sim_url = simulator.url + "/api" if simulator is not None else None
+        config, host = make_config(opts, settings, sim_url, log)
+        port = settings.relay_port if opts.port is None else opts.port
+        try:
+            sock = bind_socket(host, port)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                hint="Another relay may be running (kimrel serve status); or pick --port.",
+            ) from None
+        url = url_of(sock)
+        if host in ("0.0.0.0", "::"):
+            url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        ctx = build_context(config)
+        balance = _balance(ApiKey(_reveal(config.api_key)), config.base_url)
+        ctx.stats.credits_remaining = balance
+        _announce(log, mode, url, ctx, balance)
+        relay_state.write_state(
+            relay_state.RelayState(
+                pid=os.getpid(),
+                host=host,
+                port=sock.getsockname()[1],
+                url=url,
+                upstream=public_url(config.base_url),
+                simulate=opts.simulate,
+                account=config.account,
+                started_at=time.time(),
+                token_required=config.token is not None,
+            )
+        )
+        try:
+            serve_forever(create_app(ctx), sock)
+        finally:
+            relay_state.clear_state(os.getpid())
+            log.message("relay stopped")
+            log.flush()
+    finally:
+        if simulator is not None:
+            simulator.stop()
+
+
+def _announce(log: Any, mode: str, url: str, ctx: RelayContext, balance: int | None) -> None:
+    from kimrel_cli.relay.dashboard import header_panel
+
+    config = ctx.config
+    if mode == "json":
+        import json
+
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "event": "started",
+                    "url": url,
+                    "openai_url": url + "/v1",
+                    "upstream": ctx.upstream_url,
+                    "simulate": config.simulate,
+                    "account": config.account,
+                    "balance": balance,
+                }
+            )
+            + "\n"
+        )
+        sys.stdout.flush()
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    if mode == "quiet":
+        console.print(f"kimrel relay on {url}")
+        return
+    console.print(
+        header_panel(
+            url=url,
+            upstream=ctx.upstream_url,
+            account=config.account,
+            balance=balance,
+            simulate=config.simulate,
+            token=config.token,
+        )
+    )
+    if balance is not None and balance < ctx.settings.low_credit_warning:
+        log.message(f"balance is low: {balance:,} credits left", level="warning")
+
+
+# ---- background ---------------------------------------------------------------------------
+
+
+def start_background(opts: ServeOptions, timeout: float = 10.0) -> relay_state.RelayState:
+    """Spawn a detached `kimrel serve` and wait until it answers /health."""
+    from kimrel_cli import paths
+
+    running = relay_state.read_state()
+    if running is not None:
+        raise KimrelError(
+            f"a relay is already running on {running.url} (pid {running.pid})",
+            hint="Stop it with: kimrel serve stop",
+        )
+    log_path = paths.ensure_dir(paths.state_dir()) / "relay.log"
+    with open(log_path, "ab") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kimrel_cli", "serve", *opts.argv()],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=log_file,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = relay_state.read_state()
+        if state is not None and state.pid == proc.pid and health_ok(state.url):
+            return state
+        if proc.poll() is not None:
+            raise KimrelError(
+                f"the relay exited at start (code {proc.returncode})",
+                hint=f"See {log_path}",
+            )
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGTERM)
+    raise KimrelError("the relay did not answer within 10 s", hint=f"See {log_path}")
+
+
+def health_ok(url: str, timeout: float = 1.0) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url + "/health", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def stop_background(timeout: float = 10.0) -> relay_state.RelayState | None:
+    """SIGTERM the relay named in relay.json, wait for it to go, clear the file."""
+    state = relay_state.read_state()
+    if state is None:
+        relay_state.clear_state()
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(state.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and relay_state.pid_alive(state.pid):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(state.pid, os.WNOHANG)  # reap it if it is our own child
+        time.sleep(0.05)
+    if relay_state.pid_alive(state.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(state.pid, signal.SIGKILL)
+    relay_state.clear_state(state.pid)
+    return state
