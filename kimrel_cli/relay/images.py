@@ -9,13 +9,17 @@ Failures are BadRequest errors (`invalid_image_url`, `image_too_large`, `encoded
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
+
+from kimrel_cli.errors import BadRequest
 
 if TYPE_CHECKING:
     from kimrel_cli.relay.context import RelayContext
 
 MAX_IMAGE_BYTES = 6 * 1024 * 1024
+MAX_ENCODED_BYTES = 8 * 1024 * 1024
 
 
 async def prefetch_images(urls: Iterable[str], ctx: RelayContext) -> dict[str, str]:
@@ -24,13 +28,21 @@ async def prefetch_images(urls: Iterable[str], ctx: RelayContext) -> dict[str, s
     if not unique:
         return {}
     from kimrel_cli.hosted.images import afetch_image
-    from kimrel_cli.protocols.images import to_data_url
+    from kimrel_cli.protocols.images import check_image
 
     async def one(url: str) -> tuple[str, str]:
-        data, _ = await afetch_image(
+        data, content_type = await afetch_image(
             url, timeout=ctx.config.image_timeout, max_bytes=MAX_IMAGE_BYTES
         )
-        return url, to_data_url(data)
+        checked = check_image(data)  # raises BadRequest for an unknown type or oversize
+        mime = checked if isinstance(checked, str) else content_type
+        encoded = base64.b64encode(data).decode("ascii")
+        if len(encoded) > MAX_ENCODED_BYTES:
+            raise BadRequest(
+                f"image at {url} is larger than 8 MB once encoded",
+                wire_code="encoded_image_too_large",
+            )
+        return url, f"data:{mime};base64,{encoded}"
 
     pairs = await asyncio.gather(*(one(u) for u in unique))
     return dict(pairs)

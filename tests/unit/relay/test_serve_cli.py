@@ -1,0 +1,99 @@
+"""`kimrel serve`, `serve token`, `serve status`, `serve stop`, `serve --background`."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from kimrel_cli.cli.app import app
+from kimrel_cli.relay.state import read_state, state_file, token_file
+
+runner = CliRunner()
+
+
+def kimrel(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kimrel_cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=dict(os.environ),
+    )
+
+
+def test_serve_refuses_a_non_loopback_host_without_allow_remote():
+    result = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--port", "0", "--simulate"])
+    assert result.exit_code == 1
+    assert "refusing to listen on 0.0.0.0" in result.output
+    assert "--allow-remote" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_serve_refuses_no_auth_with_allow_remote():
+    result = runner.invoke(
+        app, ["serve", "--host", "0.0.0.0", "--allow-remote", "--no-auth", "--simulate"]
+    )
+    assert result.exit_code == 1
+    assert "--no-auth is only allowed on a loopback address" in result.output
+
+
+def test_serve_token_prints_the_same_private_token_every_time():
+    first = runner.invoke(app, ["serve", "token"])
+    second = runner.invoke(app, ["serve", "token"])
+    assert first.exit_code == 0
+    assert first.output == second.output
+    assert first.output.startswith("kr-local-")
+    assert stat.S_IMODE(token_file().stat().st_mode) == 0o600
+
+
+def test_serve_status_without_a_relay_exits_1():
+    result = runner.invoke(app, ["serve", "status", "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.output)["running"] is False
+
+
+def test_serve_stop_without_a_relay_says_so():
+    result = runner.invoke(app, ["serve", "stop"])
+    assert result.exit_code == 0
+    assert "no relay is running" in result.output
+
+
+def test_background_relay_starts_answers_and_stops():
+    pytest.importorskip("kimrel_cli.simulator.app", reason="the simulator has not landed yet")
+    pytest.importorskip("kimrel_cli.hosted.client", reason="the hosted client has not landed yet")
+    started = kimrel("serve", "--simulate", "--port", "0", "--background", "--quiet")
+    try:
+        assert started.returncode == 0, started.stderr
+        url = started.stdout.strip()
+        assert url.startswith("http://127.0.0.1:")
+        state = read_state()
+        assert state is not None and state.url == url and state.simulate
+        health = httpx.get(url + "/health").json()
+        assert health["simulate"] is True
+        status = kimrel("serve", "status", "--json")
+        assert status.returncode == 0
+        assert json.loads(status.stdout)["answering"] is True
+        token = kimrel("serve", "token").stdout.strip()
+        answer = httpx.post(
+            url + "/v1/chat/completions",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"model": "kimi-k2", "messages": [{"role": "user", "content": "hi"}]},
+            timeout=10,
+        )
+        assert answer.status_code == 200
+        assert answer.json()["choices"][0]["message"]["content"] == "Simulated reply to: hi"
+        again = kimrel("serve", "--simulate", "--port", "0", "--background")
+        assert again.returncode == 1
+        assert "already running" in again.stderr
+    finally:
+        stopped = kimrel("serve", "stop")
+    assert stopped.returncode == 0
+    assert "stopped the relay" in stopped.stderr
+    assert not state_file().exists()
