@@ -69,7 +69,11 @@ def header_panel(
     simulate: bool,
     token: str | None,
 ) -> Any:
-    """The start header: where the relay listens, what it talks to, whose credits, and how to use it."""
+    """The start header: a panel (where, upstream, whose credits), then plain snippets.
+
+    The snippets stay outside the panel so they copy and paste without box characters.
+    """
+    from rich.console import Group
     from rich.panel import Panel
     from rich.text import Text
 
@@ -77,12 +81,11 @@ def header_panel(
     body.append("kimrel relay ", style="bold")
     body.append(f"listening on {url}\n")
     who = "simulator (no account needed)" if simulate else (account or "KIMREL_API_KEY")
-    body.append(f"upstream  {upstream}   account {who}")
+    body.append(f"upstream  {upstream}\n")
+    body.append(f"account   {who}")
     if balance is not None:
-        body.append(f"   balance {balance:,} credits")
-    body.append("\n\n")
-    body.append(usage_snippets(url, token))
-    return Panel(body, expand=False, border_style="blue")
+        body.append(f"\nbalance   {balance:,} credits")
+    return Group(Panel(body, expand=False, border_style="blue"), Text(usage_snippets(url, token)))
 
 
 def usage_snippets(url: str, token: str | None) -> str:
@@ -95,7 +98,10 @@ def usage_snippets(url: str, token: str | None) -> str:
         "Claude Code:\n"
         f"  ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN={tok} ANTHROPIC_MODEL=kimi-k2.6 claude\n"
         "Codex:\n"
-        "  kimrel launch codex     (or: codex -c model_provider=kimrel ... see docs/relay.md)\n"
+        "  kimrel launch codex\n"
+        f'  or: KIMREL_RELAY_TOKEN={tok} codex -c \'model_providers.kimrel={{name="kimrel", '
+        f'base_url="{url}/v1", env_key="KIMREL_RELAY_TOKEN", wire_api="responses"}}\' '
+        "-c model_provider=kimrel -m kimi-k2.6\n"
         "Python:\n"
         f'  anthropic.Anthropic(base_url="{url}", auth_token="{tok}")\n'
         f'  openai.OpenAI(base_url="{url}/v1", api_key="{tok}")'

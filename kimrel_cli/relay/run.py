@@ -224,7 +224,6 @@ def run_relay(opts: ServeOptions, settings: Settings | None = None) -> None:
         ctx = build_context(config)
         balance = _balance(ApiKey(_reveal(config.api_key)), config.base_url)
         ctx.stats.credits_remaining = balance
-        _announce(log, mode, url, ctx, balance)
         relay_state.write_state(
             relay_state.RelayState(
                 pid=os.getpid(),
@@ -238,15 +237,26 @@ def run_relay(opts: ServeOptions, settings: Settings | None = None) -> None:
                 token_required=config.token is not None,
             )
         )
+        _announce(log, mode, url, ctx, balance)
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal with the
+        # previous handler: make that a clean exit so relay.json is cleared below.
+        previous = signal.signal(signal.SIGTERM, _exit_cleanly)
         try:
             serve_forever(create_app(ctx), sock)
+        except KeyboardInterrupt:
+            pass
         finally:
+            signal.signal(signal.SIGTERM, previous)
             relay_state.clear_state(os.getpid())
             log.message("relay stopped")
             log.flush()
     finally:
         if simulator is not None:
             simulator.stop()
+
+
+def _exit_cleanly(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
 
 
 def _announce(log: Any, mode: str, url: str, ctx: RelayContext, balance: int | None) -> None:

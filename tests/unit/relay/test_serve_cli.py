@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -97,3 +98,69 @@ def test_background_relay_starts_answers_and_stops():
     assert stopped.returncode == 0
     assert "stopped the relay" in stopped.stderr
     assert not state_file().exists()
+
+
+def _spawn_serve(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "kimrel_cli", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+
+
+def test_foreground_log_json_reports_start_and_requests_then_clears_state_on_sigterm():
+    pytest.importorskip("kimrel_cli.simulator.app", reason="the simulator has not landed yet")
+    pytest.importorskip("kimrel_cli.hosted.client", reason="the hosted client has not landed yet")
+    proc = _spawn_serve("--simulate", "--port", "0", "--log-json", "--no-auth")
+    try:
+        assert proc.stdout is not None
+        started = json.loads(proc.stdout.readline())
+        assert started["event"] == "started"
+        assert started["simulate"] is True
+        url = started["url"]
+        assert started["openai_url"] == url + "/v1"
+        assert read_state() is not None
+        answer = httpx.post(
+            url + "/v1/messages",
+            json={
+                "model": "kimi-k2",
+                "max_tokens": 20,
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+            timeout=10,
+        )
+        assert answer.status_code == 200
+        line = json.loads(proc.stdout.readline())
+        assert line["event"] == "request"
+        assert line["route"] == "/v1/messages"
+        assert line["status"] == 200
+        assert line["model"] == "kimi-k2"
+        assert isinstance(line["credits_left"], int)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert proc.returncode == 0
+    assert not state_file().exists()
+    assert "sk-sim-demo" not in proc.stderr.read()
+
+
+def test_foreground_header_prints_urls_and_snippets_with_the_token():
+    pytest.importorskip("kimrel_cli.simulator.app", reason="the simulator has not landed yet")
+    pytest.importorskip("kimrel_cli.hosted.client", reason="the hosted client has not landed yet")
+    proc = _spawn_serve("--simulate", "--port", "0", "--token", "kr-local-shown")
+    try:
+        deadline = time.monotonic() + 10
+        while read_state() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url = read_state().url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    text = proc.stderr.read()
+    assert f"Anthropic base URL: {url}" in text
+    assert f"OpenAI base URL:    {url}/v1" in text
+    assert "ANTHROPIC_AUTH_TOKEN=kr-local-shown" in text
+    assert "simulator" in text
+    assert "balance   1,000 credits" in text
