@@ -490,3 +490,87 @@ def test_the_upstream_key_never_appears_in_output_logs_or_answers(
     for text in texts:
         assert secret not in text
         assert "0123456789abcdef" not in text
+
+
+# ---- remote images and the messages pass-through setting --------------------------------
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082"
+)
+
+
+@pytest.fixture
+def image_server():
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from kimrel_cli.servers import bind_socket, start_in_thread
+
+    async def png(request):
+        return Response(PNG, media_type="image/png")
+
+    async def text(request):
+        return Response(b"not an image at all", media_type="image/png")
+
+    server = start_in_thread(
+        Starlette(routes=[Route("/cat.png", png), Route("/fake.png", text)]), bind_socket()
+    )
+    yield server.url
+    server.stop()
+
+
+def _image_message(url: str) -> list:
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image", "source": {"type": "url", "url": url}},
+                {"type": "text", "text": "what is in the picture"},
+            ],
+        }
+    ]
+
+
+def test_remote_image_url_is_fetched_by_the_relay(relay, image_server):
+    message = ant(relay).messages.create(
+        model="kimi-k2.6",
+        max_tokens=100,
+        thinking={"type": "disabled"},
+        messages=_image_message(image_server + "/cat.png"),
+    )
+    assert message.content[-1].text.startswith("Simulated reply to:")
+    assert "what is in the picture" in message.content[-1].text
+
+
+def test_remote_url_that_is_not_an_image_is_a_400_in_anthropic_shape(relay, image_server):
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        ant(relay).messages.create(
+            model="kimi-k2.6", max_tokens=100, messages=_image_message(image_server + "/fake.png")
+        )
+    assert caught.value.body["error"]["type"] == "invalid_request_error"
+
+
+def test_non_http_image_url_is_refused(relay):
+    with pytest.raises(anthropic.BadRequestError):
+        ant(relay).messages.create(
+            model="kimi-k2.6", max_tokens=100, messages=_image_message("file:///etc/passwd")
+        )
+
+
+def test_messages_upstream_setting_passes_messages_through(simulator, start_relay):
+    from kimrel_cli.config import Settings
+
+    relay = start_relay(simulator, settings=Settings(messages_upstream="messages"))
+    client = ant(relay)
+    message = client.messages.create(
+        model="claude-sonnet-next", max_tokens=50, messages=[{"role": "user", "content": "pass"}]
+    )
+    assert message.model == "claude-sonnet-next"
+    assert "pass" in message.content[-1].text
+    with client.messages.stream(
+        model="kimi-k2", max_tokens=50, messages=[{"role": "user", "content": "stream pass"}]
+    ) as stream:
+        final = stream.get_final_message()
+    assert "stream pass" in final.content[-1].text
