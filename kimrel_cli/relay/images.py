@@ -2,7 +2,8 @@
 checked (PNG, JPEG, WEBP, GIF; 8 MB encoded) and handed to the translator as data URLs.
 
 Fetching is `kimrel_cli.hosted.images.afetch_image`; checking is `kimrel_cli.protocols.images`.
-Failures are BadRequest errors (`invalid_image_url`, `image_too_large`, `encoded_image_too_large`,
+Chat Completions requests on the pass-through route get the same treatment for models that take
+images (`chat_image_urls`, `inline_chat_images`). Failures are BadRequest errors (`invalid_image_url`, `image_too_large`, `encoded_image_too_large`,
 `image_fetch_failed`) that the route renders in the caller's protocol.
 """
 
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from kimrel_cli.errors import BadRequest
 
@@ -46,3 +47,34 @@ async def prefetch_images(urls: Iterable[str], ctx: RelayContext) -> dict[str, s
 
     pairs = await asyncio.gather(*(one(u) for u in unique))
     return dict(pairs)
+
+
+def _chat_image_parts(body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                yield part
+
+
+def _part_url(part: dict[str, Any]) -> str | None:
+    value = part.get("image_url")
+    url = value.get("url") if isinstance(value, dict) else value
+    return url if isinstance(url, str) else None
+
+
+def chat_image_urls(body: dict[str, Any]) -> list[str]:
+    """Remote http(s) image URLs in a Chat Completions request's `image_url` parts."""
+    urls = (_part_url(p) for p in _chat_image_parts(body))
+    return [u for u in urls if u and u.lower().startswith(("http://", "https://"))]
+
+
+def inline_chat_images(body: dict[str, Any], images: dict[str, str]) -> None:
+    """Replace fetched remote URLs by their data URLs (in place; other fields of a part kept)."""
+    for part in _chat_image_parts(body):
+        url = _part_url(part)
+        if url in images:
+            value = part.get("image_url")
+            part["image_url"] = (
+                {**value, "url": images[url]} if isinstance(value, dict) else {"url": images[url]}
+            )

@@ -116,6 +116,15 @@ async def chat_completions(request: Request, ctx: RelayContext) -> Response:
     cap_output(body, ctx.cap(info))
     headers = ctx.forward_headers(request)
     shown = requested or upstream_id
+    if info is not None and info.images:
+        from kimrel_cli.relay.images import chat_image_urls, inline_chat_images, prefetch_images
+
+        urls = chat_image_urls(body)
+        if urls:
+            try:
+                inline_chat_images(body, await prefetch_images(urls, ctx))
+            except KimrelError as exc:
+                return _failed(ctx, exc, request, shown, started, "openai")
     out_headers = {"x-kimrel-upstream-model": upstream_id}
     if not body.get("stream"):
         try:

@@ -574,3 +574,31 @@ def test_messages_upstream_setting_passes_messages_through(simulator, start_rela
     ) as stream:
         final = stream.get_final_message()
     assert "stream pass" in final.content[-1].text
+
+
+def _chat_image(url: str) -> list:
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "describe"},
+                {"type": "image_url", "image_url": {"url": url}},
+            ],
+        }
+    ]
+
+
+def test_chat_route_inlines_remote_images_for_vision_models(relay, image_server):
+    completion = oai(relay).chat.completions.create(
+        model="kimi-k2.6",
+        messages=_chat_image(image_server + "/cat.png"),
+        extra_body={"thinking": {"type": "disabled"}},
+    )
+    assert completion.choices[0].message.content.startswith("Simulated reply to:")
+
+
+def test_chat_route_refuses_a_remote_non_image_with_400(relay, image_server):
+    with pytest.raises(openai.BadRequestError):
+        oai(relay).chat.completions.create(
+            model="kimi-k2.6", messages=_chat_image(image_server + "/fake.png")
+        )
