@@ -6,6 +6,8 @@ Thin: options are parsed here and handed to `kimrel_cli.relay.run`, imported laz
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 serve_app = typer.Typer(
@@ -80,9 +82,32 @@ def serve(
         )
         print_raw(state.url + "\n")
         return
-    from kimrel_cli.relay.run import run_relay
+    from kimrel_cli.relay.run import check_binding, run_relay
 
-    run_relay(opts)
+    check_binding(host or _settings().relay_host, allow_remote=allow_remote, no_auth=no_auth)
+    if not simulate:
+        run_relay(opts)
+        return
+    simulator = _start_simulator()
+    try:
+        run_relay(opts, simulator_url=simulator.url + "/api")
+    finally:
+        simulator.stop()
+
+
+def _settings() -> Any:
+    from kimrel_cli.config import load_settings
+
+    return load_settings()
+
+
+def _start_simulator() -> Any:
+    """The offline simulator on 127.0.0.1:<any port>, in a thread of this process."""
+    from kimrel_cli.relay.run import bind_tcp
+    from kimrel_cli.servers import start_in_thread
+    from kimrel_cli.simulator.app import create_app
+
+    return start_in_thread(create_app(), bind_tcp("127.0.0.1", 0))
 
 
 @serve_app.command("stop")

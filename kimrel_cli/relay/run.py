@@ -159,13 +159,6 @@ def start_relay_in_thread(
     return RunningRelay(url=server.url, ctx=ctx, server=server)
 
 
-def _start_simulator() -> Any:
-    from kimrel_cli.servers import start_in_thread
-    from kimrel_cli.simulator.app import create_app as create_simulator
-
-    return start_in_thread(create_simulator(), bind_tcp("127.0.0.1", 0))
-
-
 def _setup_debug_logging() -> None:
     import logging
 
@@ -194,8 +187,14 @@ def _balance(key: ApiKey, base_url: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def run_relay(opts: ServeOptions, settings: Settings | None = None) -> None:
-    """`kimrel serve` in the foreground: until Ctrl-C or SIGTERM; relay.json cleared on exit."""
+def run_relay(
+    opts: ServeOptions, settings: Settings | None = None, simulator_url: str | None = None
+) -> None:
+    """`kimrel serve` in the foreground: until Ctrl-C or SIGTERM; relay.json cleared on exit.
+
+    With --simulate, `cli/serve.py` starts the simulator (the relay never imports it) and passes
+    its base URL (ending in /api) as `simulator_url`.
+    """
     from kimrel_cli.relay.app import create_app
     from kimrel_cli.relay.dashboard import RequestLog
     from kimrel_cli.servers import serve_forever, url_of
@@ -204,55 +203,49 @@ def run_relay(opts: ServeOptions, settings: Settings | None = None) -> None:
     _setup_debug_logging()
     mode = "json" if opts.log_json else ("quiet" if opts.quiet else "pretty")
     log = RequestLog(mode, low_credit_warning=settings.low_credit_warning)  # type: ignore[arg-type]
-    host = opts.host or settings.relay_host
-    check_binding(host, allow_remote=opts.allow_remote, no_auth=opts.no_auth)
-    simulator = _start_simulator() if opts.simulate else None
+    if opts.simulate and simulator_url is None:
+        raise ConfigError("--simulate needs the simulator's URL (internal error)")
+    config, host = make_config(opts, settings, simulator_url, log)
+    port = settings.relay_port if opts.port is None else opts.port
     try:
-        sim_url = simulator.url + "/api" if simulator is not None else None
-        config, host = make_config(opts, settings, sim_url, log)
-        port = settings.relay_port if opts.port is None else opts.port
-        try:
-            sock = bind_tcp(host, port)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                hint="Another relay may be running (kimrel serve status); or pick --port.",
-            ) from None
-        url = url_of(sock)
-        if host in ("0.0.0.0", "::"):
-            url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        ctx = build_context(config)
-        balance = _balance(ApiKey(_reveal(config.api_key)), config.base_url)
-        ctx.stats.credits_remaining = balance
-        relay_state.write_state(
-            relay_state.RelayState(
-                pid=os.getpid(),
-                host=host,
-                port=sock.getsockname()[1],
-                url=url,
-                upstream=public_url(config.base_url),
-                simulate=opts.simulate,
-                account=config.account,
-                started_at=time.time(),
-                token_required=config.token is not None,
-            )
+        sock = bind_tcp(host, port)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            hint="Another relay may be running (kimrel serve status); or pick --port.",
+        ) from None
+    url = url_of(sock)
+    if host in ("0.0.0.0", "::"):
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    ctx = build_context(config)
+    balance = _balance(ApiKey(_reveal(config.api_key)), config.base_url)
+    ctx.stats.credits_remaining = balance
+    relay_state.write_state(
+        relay_state.RelayState(
+            pid=os.getpid(),
+            host=host,
+            port=sock.getsockname()[1],
+            url=url,
+            upstream=public_url(config.base_url),
+            simulate=opts.simulate,
+            account=config.account,
+            started_at=time.time(),
+            token_required=config.token is not None,
         )
-        _announce(log, mode, url, ctx, balance)
-        # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal with the
-        # previous handler: make that a clean exit so relay.json is cleared below.
-        previous = signal.signal(signal.SIGTERM, _exit_cleanly)
-        try:
-            serve_forever(create_app(ctx), sock)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            relay_state.clear_state(os.getpid())
-            log.message("relay stopped")
-            log.flush()
+    )
+    _announce(log, mode, url, ctx, balance)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal with the
+    # previous handler: make that a clean exit so relay.json is cleared below.
+    previous = signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        serve_forever(create_app(ctx), sock)
+    except KeyboardInterrupt:
+        pass
     finally:
-        if simulator is not None:
-            simulator.stop()
+        signal.signal(signal.SIGTERM, previous)
+        relay_state.clear_state(os.getpid())
+        log.message("relay stopped")
+        log.flush()
 
 
 def _exit_cleanly(signum: int, frame: Any) -> None:
