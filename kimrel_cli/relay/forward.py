@@ -122,11 +122,10 @@ def error_parts(exc: BaseException, shape: Shape) -> tuple[int, dict[str, Any], 
     if isinstance(exc, KimrelError):
         from kimrel_cli.protocols import errors as perrors
 
-        if shape == "anthropic":
-            status, body, headers = perrors.anthropic_error(exc)
-        else:
-            status, body, headers = perrors.openai_error(exc)
-        return status, body, dict(headers or {})
+        parts = (perrors.anthropic_error if shape == "anthropic" else perrors.openai_error)(exc)
+        status, body = parts[0], parts[1]
+        headers = parts[2] if len(parts) > 2 else {}
+        return int(status), body, {str(k): str(v) for k, v in dict(headers or {}).items()}
     logger.error(
         "relay internal error: %s: %s",
         type(exc).__name__,
@@ -160,16 +159,21 @@ def anthropic_stream_error(exc: BaseException) -> tuple[str, dict[str, Any]]:
         from kimrel_cli.protocols import errors as perrors
 
         event = perrors.anthropic_error_event(exc)
+        if isinstance(event, list):  # a translator-style list of events
+            event = event[0]
         return event[0], event[1]
     return "error", error_body("anthropic", 500, f"relay error: {type(exc).__name__}")
 
 
-def openai_stream_error(exc: BaseException) -> dict[str, Any]:
-    """The `data: {"error":…}` chunk for a failure after a chat stream has started."""
+def openai_stream_error(exc: BaseException) -> Any:
+    """The `data: {"error":…}` payload (dict or JSON text) for a failure after a chat stream began."""
     if isinstance(exc, KimrelError):
         from kimrel_cli.protocols import errors as perrors
 
-        return perrors.openai_error_chunk(exc)
+        chunk = perrors.openai_error_chunk(exc)
+        if isinstance(chunk, bytes):  # already framed as `data: …`
+            return json.loads(chunk.decode().strip().removeprefix("data:").strip())
+        return chunk
     return error_body("openai", 500, f"relay error: {type(exc).__name__}")
 
 
