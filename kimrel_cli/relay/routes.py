@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timezone
@@ -18,7 +19,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kimrel_cli.errors import KimrelError
+from kimrel_cli.errors import KimrelError, UpstreamUnavailable
 from kimrel_cli.protocols.sse import DONE, encode_data
 from kimrel_cli.relay.context import RelayContext
 from kimrel_cli.relay.forward import (
@@ -34,6 +35,7 @@ logger = logging.getLogger("kimrel.relay")
 
 Handler = Callable[[Request, RelayContext], Awaitable[Response]]
 CHAT_PATH = "/v1/chat/completions"
+_FINISHED = re.compile(r'"finish_reason"\s*:\s*"')
 
 
 class BadBody(Exception):
@@ -159,12 +161,15 @@ async def chat_completions(request: Request, ctx: RelayContext) -> Response:
     rename = shown != upstream_id
 
     async def relay() -> AsyncIterator[bytes]:
+        finished = False
         try:
             async for event in raw.aiter_events():
                 data = event.data
                 if data == "[DONE]":
                     yield DONE
                     return
+                if not finished and _FINISHED.search(data):
+                    finished = True
                 if rename or '"usage"' in data or '"error"' in data:
                     chunk = json.loads(data)
                     if isinstance(chunk, dict):
@@ -180,8 +185,13 @@ async def chat_completions(request: Request, ctx: RelayContext) -> Response:
                             chunk["model"] = shown
                             data = json.dumps(chunk, ensure_ascii=False, separators=(",", ":"))
                 yield encode_data(data)
+            if finished:  # the upstream (or its client) ended without [DONE]: end it properly
+                yield DONE
+                return
             state["error"] = "upstream stream ended early"
-            yield encode_data(openai_stream_error(KimrelError("upstream stream ended early")))
+            yield encode_data(
+                openai_stream_error(UpstreamUnavailable("upstream stream ended early"))
+            )
         except Exception as exc:
             state["error"] = getattr(exc, "message", type(exc).__name__)
             yield encode_data(openai_stream_error(exc))
