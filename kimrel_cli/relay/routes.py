@@ -65,8 +65,13 @@ def guarded(handler: Handler, ctx: RelayContext, shape: Shape | None = None) -> 
         ctx.stats.requests += 1
         ctx.stats.in_flight += 1
         started = time.monotonic()
+        streaming = False
         try:
-            return await handler(request, ctx)
+            response = await handler(request, ctx)
+            if isinstance(response, RelayStream):  # still in flight until the stream ends
+                streaming = True
+                response.on_close = _then_done(response.on_close, ctx)
+            return response
         except BodyTooLarge:
             raise
         except BadBody as exc:
@@ -85,9 +90,21 @@ def guarded(handler: Handler, ctx: RelayContext, shape: Shape | None = None) -> 
             )
             return response
         finally:
-            ctx.stats.in_flight -= 1
+            if not streaming:
+                ctx.stats.in_flight -= 1
 
     return endpoint
+
+
+def _then_done(on_close: Callable[[], Awaitable[None]] | None, ctx: RelayContext) -> Any:
+    async def close() -> None:
+        try:
+            if on_close is not None:
+                await on_close()
+        finally:
+            ctx.stats.in_flight -= 1
+
+    return close
 
 
 def cap_output(body: dict[str, Any], cap: int | None) -> None:

@@ -448,6 +448,7 @@ def test_client_disconnect_closes_the_upstream_stream(simulator, start_relay):
         next(response.iter_raw())
         assert stats.streams_opened == 1
         assert stats.streams_closed == 0
+        assert stats.in_flight == 1
     deadline = time.monotonic() + 3
     while stats.streams_closed < 1 and time.monotonic() < deadline:
         time.sleep(0.02)
