@@ -133,3 +133,23 @@ def test_cors_only_when_configured():
     allowed = call(make_app(cors_origin="http://localhost:5173"), "GET", "/health", headers=origin)
     assert "access-control-allow-origin" not in plain.headers
     assert allowed.headers["access-control-allow-origin"] == "http://localhost:5173"
+
+
+def test_relay_socket_answers_without_delayed_ack_stalls():
+    """A listening socket made with proto 0 left TCP_NODELAY off: ~40 ms per request."""
+    import time
+
+    from kimrel_cli.relay.run import bind_tcp
+    from kimrel_cli.servers import start_in_thread
+
+    server = start_in_thread(make_app(), bind_tcp())
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            client.get("/health")
+            started = time.perf_counter()
+            for _ in range(20):
+                assert client.get("/health").status_code == 200
+            elapsed = time.perf_counter() - started
+    finally:
+        server.stop()
+    assert elapsed < 0.6, f"20 requests took {elapsed:.2f} s"
