@@ -16,9 +16,13 @@ from typing import Any
 
 
 def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-    """A listening TCP socket on host:port (port 0 = any free port)."""
+    """A listening TCP socket on host:port (port 0 = any free port).
+
+    Created with proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only then;
+    with proto 0 every response written in two parts waits ~40 ms for the peer's delayed ACK.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)

@@ -120,21 +120,10 @@ def make_config(
 
 
 def bind_tcp(host: str = "127.0.0.1", port: int = 0) -> Any:
-    """Like servers.bind_socket, but created with proto=IPPROTO_TCP.
+    """The relay's listening socket (servers.bind_socket: IPPROTO_TCP, so no delayed-ACK stalls)."""
+    from kimrel_cli.servers import bind_socket
 
-    asyncio sets TCP_NODELAY on accepted connections only when the listening socket's proto is
-    IPPROTO_TCP; with proto 0 every response written in two parts (headers, body) waits for the
-    peer's delayed ACK, about 40 ms per request on loopback.
-    """
-    import socket
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
+    return bind_socket(host, port)
 
 
 @dataclass
