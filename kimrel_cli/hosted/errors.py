@@ -1,0 +1,179 @@
+"""Hosted-API error answers (status + OpenAI- or Anthropic-shaped body) → typed KimrelErrors.
+
+One table decides the class; the messages say what to do next. No message contains a key.
+Both documented body shapes are read:
+  OpenAI:    {"error": {"message", "type", "code"}}
+  Anthropic: {"type": "error", "error": {"type", "message"}}
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from kimrel_cli.errors import (
+    BadRequest,
+    InsufficientCredits,
+    InvalidKey,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ServerError,
+    UpstreamError,
+)
+from kimrel_cli.hosted.ratelimit import RateInfo
+
+BUY_CREDITS_URL = "https://kimrel.com/my-credits"
+
+_CREDIT_CODES = frozenset({"insufficient_credits", "insufficient_quota", "billing_error"})
+
+# wire code or type → class, checked before the status table
+_BY_CODE: dict[str, type[UpstreamError]] = {
+    "invalid_api_key": InvalidKey,
+    "authentication_error": InvalidKey,
+    "insufficient_credits": InsufficientCredits,
+    "insufficient_quota": InsufficientCredits,
+    "billing_error": InsufficientCredits,
+    "rate_limit_exceeded": RateLimited,
+    "rate_limit_error": RateLimited,
+    "model_not_found": NotFound,
+    "not_found_error": NotFound,
+    "permission_error": PermissionDenied,
+    "overloaded_error": ServerError,
+    "api_error": ServerError,
+}
+
+_BY_STATUS: dict[int, type[UpstreamError]] = {
+    401: InvalidKey,
+    402: InsufficientCredits,
+    403: PermissionDenied,
+    404: NotFound,
+    429: RateLimited,
+}
+
+
+def parse_error_body(body: Any) -> tuple[str | None, str | None, str | None]:
+    """(message, code, type) from either documented error shape; Nones when absent."""
+    if not isinstance(body, Mapping):
+        return None, None, None
+    error = body.get("error")
+    if isinstance(error, Mapping):
+        message = error.get("message")
+        code = error.get("code")
+        kind = error.get("type")
+        return (
+            str(message) if message is not None else None,
+            str(code) if code is not None else None,
+            str(kind) if kind is not None else None,
+        )
+    if isinstance(error, str):
+        return error, None, None
+    message = body.get("message") or body.get("detail")
+    return (str(message) if message else None), None, None
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait per Retry-After (seconds or HTTP date), else X-RateLimit-Reset (epoch)."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    now = time.time() if now is None else now
+    raw = lower.get("retry-after-ms")
+    if raw:
+        try:
+            return max(0.0, float(raw) / 1000)
+        except ValueError:
+            pass
+    raw = lower.get("retry-after")
+    if raw:
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+
+            try:
+                return max(0.0, parsedate_to_datetime(raw).timestamp() - now)
+            except (TypeError, ValueError):
+                pass
+    reset = RateInfo.from_headers(lower).reset
+    if reset is not None:
+        return max(0.0, reset - now)
+    return None
+
+
+def classify(status: int, code: str | None, kind: str | None) -> type[UpstreamError]:
+    for name in (code, kind):
+        if name and name in _BY_CODE:
+            cls = _BY_CODE[name]
+            if cls is ServerError and status < 500:
+                continue
+            return cls
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if status >= 500:
+        return ServerError
+    return BadRequest
+
+
+def _describe(
+    cls: type[UpstreamError], message: str, rate: RateInfo, wait: float | None
+) -> tuple[str, str | None]:
+    if cls is InvalidKey:
+        return (
+            f"the API key was refused ({message})",
+            "Check the key, or run `kimrel login` to store a new one.",
+        )
+    if cls is InsufficientCredits:
+        left = (
+            f"{rate.credits_remaining} credits left"
+            if rate.credits_remaining is not None
+            else "not enough credits"
+        )
+        return (
+            f"insufficient credits: {left} ({message})",
+            f"Buy credits at {BUY_CREDITS_URL}, or use a model that costs less (`kimrel models`).",
+        )
+    if cls is RateLimited:
+        when = f"the limit resets in {wait:.0f} s" if wait is not None else "wait a little"
+        return (
+            f"rate limited: {when} ({message})",
+            "Requests per minute depend on your credit balance (`kimrel credits`).",
+        )
+    if cls is NotFound:
+        return message, "See the available models with `kimrel models`."
+    if cls is ServerError:
+        return f"the API failed: {message}", "This is on the server's side; try again shortly."
+    return message, None
+
+
+def error_from_response(status: int, body: Any, headers: Mapping[str, str]) -> UpstreamError:
+    """The typed exception for one error answer of the hosted API."""
+    message, code, kind = parse_error_body(body)
+    cls = classify(status, code, kind)
+    if cls is PermissionDenied and (
+        code in _CREDIT_CODES or kind in _CREDIT_CODES or "credit" in (message or "").lower()
+    ):
+        cls = InsufficientCredits
+    rate = RateInfo.from_headers(headers)
+    wait = retry_after_seconds(headers) if cls is RateLimited else None
+    raw = message or f"HTTP {status}"
+    if code == "context_length_exceeded":
+        text, hint = (
+            raw,
+            "Shorten the conversation or the input, or use a model with a larger context window.",
+        )
+    elif code == "encoded_image_too_large":
+        text, hint = (
+            raw,
+            "Images may be at most 6 MB (8 MB once base64-encoded); send a smaller one.",
+        )
+    else:
+        text, hint = _describe(cls, raw, rate, wait)
+    return cls(
+        text,
+        status=status,
+        wire_code=code,
+        wire_type=kind,
+        hint=hint,
+        retry_after=wait,
+        credits_remaining=rate.credits_remaining,
+    )

@@ -1,0 +1,94 @@
+"""Fetch a remote image URL with a time limit and a size cap (http and https only).
+
+Used by the relay (remote image URLs are inlined as data URLs for every model that takes
+images) and by the chat REPL's `/image URL`. The type and size checks on the bytes live in
+`protocols/images.py`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+import httpx
+
+from kimrel_cli.errors import BadRequest
+
+MAX_IMAGE_BYTES = 6 * 1024 * 1024
+
+
+def _check_url(url: str) -> None:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise BadRequest(
+            f"image URLs must be http(s); got {url[:60]!r}",
+            wire_code="invalid_image_url",
+            hint="Send the image inline (base64 / data URL) or as an http(s) URL.",
+        )
+
+
+def _too_large(max_bytes: int) -> BadRequest:
+    return BadRequest(
+        f"the image is larger than {max_bytes // (1024 * 1024)} MB",
+        wire_code="image_too_large",
+        hint="Images may be at most 6 MB; send a smaller one.",
+    )
+
+
+def _failed(url: str, why: str) -> BadRequest:
+    return BadRequest(
+        f"could not fetch the image at {url[:80]}: {why}", wire_code="image_fetch_failed"
+    )
+
+
+def fetch_image(
+    url: str,
+    *,
+    timeout: float = 10.0,
+    max_bytes: int = MAX_IMAGE_BYTES,
+    transport: httpx.BaseTransport | None = None,
+) -> tuple[bytes, str]:
+    """(bytes, content type) of the image at `url`, or BadRequest."""
+    _check_url(url)
+    try:
+        with (
+            httpx.Client(timeout=timeout, transport=transport, follow_redirects=True) as client,
+            client.stream("GET", url) as response,
+        ):
+            if response.status_code != 200:
+                raise _failed(url, f"HTTP {response.status_code}")
+            data = bytearray()
+            for piece in response.iter_bytes():
+                data += piece
+                if len(data) > max_bytes:
+                    raise _too_large(max_bytes)
+            return bytes(data), response.headers.get("content-type", "")
+    except httpx.HTTPError as exc:
+        raise _failed(url, type(exc).__name__) from None
+
+
+async def afetch_image(
+    url: str,
+    *,
+    timeout: float = 10.0,
+    max_bytes: int = MAX_IMAGE_BYTES,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> tuple[bytes, str]:
+    """Async form of fetch_image."""
+    _check_url(url)
+    try:
+        async with (
+            httpx.AsyncClient(
+                timeout=timeout, transport=transport, follow_redirects=True
+            ) as client,
+            client.stream("GET", url) as response,
+        ):
+            if response.status_code != 200:
+                raise _failed(url, f"HTTP {response.status_code}")
+            data = bytearray()
+            async for piece in response.aiter_bytes():
+                data += piece
+                if len(data) > max_bytes:
+                    raise _too_large(max_bytes)
+            return bytes(data), response.headers.get("content-type", "")
+    except httpx.HTTPError as exc:
+        raise _failed(url, type(exc).__name__) from None

@@ -1,0 +1,40 @@
+"""Credit and rate-limit headers (X-Credits-Remaining, X-RateLimit-*) read into RateInfo."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(float(value.strip()))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class RateInfo:
+    """What the hosted API said about the caller's credits and rate limit on one response."""
+
+    credits_remaining: int | None = None
+    limit: int | None = None
+    remaining: int | None = None
+    reset: int | None = None  # epoch seconds
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> RateInfo:
+        lower = {k.lower(): v for k, v in headers.items()}
+        return cls(
+            credits_remaining=_int(lower.get("x-credits-remaining")),
+            limit=_int(lower.get("x-ratelimit-limit")),
+            remaining=_int(lower.get("x-ratelimit-remaining")),
+            reset=_int(lower.get("x-ratelimit-reset")),
+        )
+
+    def seconds_until_reset(self, now: float) -> float | None:
+        if self.reset is None:
+            return None
+        return max(0.0, self.reset - now)

@@ -1,0 +1,98 @@
+"""Error mapping (both wire shapes, every documented code) and the retry policy, as pure functions."""
+
+from __future__ import annotations
+
+import pytest
+
+from kimrel_cli import errors
+from kimrel_cli.hosted.errors import error_from_response, retry_after_seconds
+from kimrel_cli.hosted.retry import Backoff, is_retryable
+
+
+def openai_body(code, kind="invalid_request_error", message="m"):
+    return {"error": {"message": message, "type": kind, "code": code}}
+
+
+def anthropic_body(kind, message="m"):
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+CASES = [
+    (401, openai_body("invalid_api_key"), errors.InvalidKey),
+    (403, openai_body("insufficient_credits", "insufficient_quota"), errors.InsufficientCredits),
+    (429, openai_body("rate_limit_exceeded", "rate_limit_error"), errors.RateLimited),
+    (400, openai_body("invalid_request"), errors.BadRequest),
+    (404, openai_body("model_not_found"), errors.NotFound),
+    (400, openai_body("model_not_found"), errors.NotFound),
+    (400, openai_body("context_length_exceeded"), errors.BadRequest),
+    (400, openai_body("encoded_image_too_large"), errors.BadRequest),
+    (401, anthropic_body("authentication_error"), errors.InvalidKey),
+    (400, anthropic_body("invalid_request_error"), errors.BadRequest),
+    (429, anthropic_body("rate_limit_error"), errors.RateLimited),
+    (500, anthropic_body("api_error"), errors.ServerError),
+    (529, anthropic_body("overloaded_error"), errors.ServerError),
+    (403, anthropic_body("permission_error", "insufficient credits"), errors.InsufficientCredits),
+    (403, anthropic_body("permission_error", "nope"), errors.PermissionDenied),
+    (503, None, errors.ServerError),
+    (413, None, errors.BadRequest),
+    (422, None, errors.BadRequest),
+]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "cls"),
+    CASES,
+    ids=[
+        f"{s}-{(b or {}).get('error', {}).get('code') or (b or {}).get('error', {}).get('type')}"
+        for s, b, _ in CASES
+    ],
+)
+def test_documented_errors_map_to_typed_exceptions(status, body, cls):
+    error = error_from_response(status, body, {})
+    assert type(error) is cls
+    assert error.status == status
+
+
+def test_insufficient_credits_says_how_many_are_left_and_where_to_buy():
+    error = error_from_response(
+        403, openai_body("insufficient_credits", "insufficient_quota"), {"X-Credits-Remaining": "0"}
+    )
+    assert error.credits_remaining == 0
+    assert "0 credits left" in error.message and "kimrel.com/my-credits" in (error.hint or "")
+
+
+def test_rate_limited_says_when_the_limit_resets():
+    error = error_from_response(429, openai_body("rate_limit_exceeded"), {"Retry-After": "17"})
+    assert error.retry_after == 17 and "17 s" in error.message
+
+
+def test_retry_after_falls_back_to_ratelimit_reset():
+    assert retry_after_seconds({"X-RateLimit-Reset": "1060"}, now=1000) == 60
+    assert retry_after_seconds({"retry-after": "Thu, 01 Jan 1970 00:16:50 GMT"}, now=1000) == 10
+    assert retry_after_seconds({}, now=1000) is None
+
+
+@pytest.mark.parametrize(
+    ("error", "retry"),
+    [
+        (errors.RateLimited("x"), True),
+        (errors.ServerError("x", status=503), True),
+        (errors.ServerError("x", status=500), True),
+        (errors.UpstreamUnavailable("x"), True),
+        (errors.InsufficientCredits("x"), False),
+        (errors.InvalidKey("x"), False),
+        (errors.BadRequest("x"), False),
+    ],
+    ids=["429", "503", "500", "unreachable", "credits", "401", "400"],
+)
+def test_only_safe_failures_are_retried(error, retry):
+    assert is_retryable(error) is retry
+
+
+def test_backoff_grows_with_jitter_and_honours_server_wait():
+    backoff = Backoff(base=1.0, maximum=8.0)
+    assert backoff.delay(0, retry_after=None, random=lambda: 0.0) == 0.5
+    assert backoff.delay(3, retry_after=None, random=lambda: 1.0) == 8.0
+    assert backoff.delay(5, retry_after=None, random=lambda: 1.0) == 8.0
+    assert backoff.delay(0, retry_after=3.0, random=lambda: 0.0) == 3.0
+    assert backoff.delay(0, retry_after=300.0, random=lambda: 0.0) == 8.0
