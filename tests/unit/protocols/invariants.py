@@ -68,3 +68,40 @@ def check_anthropic_stream(events: list[tuple[str, dict[str, Any]]]) -> dict[str
         "stop_reason": final["delta"]["stop_reason"],
         "usage": final["usage"],
     }
+
+
+TERMINAL = ("response.completed", "response.incomplete", "response.failed")
+
+
+def check_responses_stream(events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Assert the Responses stream invariants (R4); return the terminal event's response."""
+    assert events and events[0][0] == "response.created"
+    for n, (name, data) in enumerate(events):
+        assert data["type"] == name and data["sequence_number"] == n, "sequence numbers 0, 1, 2…"
+        assert "error" not in data, "no top-level error key (the SDK raises on it)"
+    names = [name for name, _ in events]
+    assert sum(names.count(t) for t in TERMINAL) == 1 and names[-1] in TERMINAL
+    added: dict[int, dict[str, Any]] = {}
+    done: set[int] = set()
+    parts: set[int] = set()
+    for name, data in events:
+        index = data.get("output_index")
+        if name == "response.output_item.added":
+            assert index == len(added), "output_index in add order"
+            added[index] = data["item"]
+        elif name == "response.content_part.added":
+            assert index in added and index not in done
+            parts.add(index)
+        elif name == "response.output_item.done":
+            assert index in added and index not in done, "done once, after added"
+            assert data["item"]["id"] == added[index]["id"]
+            done.add(index)
+        elif index is not None and name not in TERMINAL:
+            assert index in added and index not in done, f"{name} outside its item's lifetime"
+            if name == "response.output_text.delta":
+                assert index in parts, "content_part.added before text deltas"
+    final = events[-1][1]["response"]
+    if names[-1] != "response.failed":
+        assert done == set(added), "every item closed"
+        assert [item["id"] for item in final["output"]] == [added[i]["id"] for i in sorted(added)]
+    return final
