@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kimrel_cli.apikey import ApiKey
 from kimrel_cli.catalogue import ModelInfo, get_model, resolve_alias
 from kimrel_cli.config import Settings
+from kimrel_cli.relay.responses_store import ResponsesStore
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -87,6 +88,7 @@ class RelayContext:
     upstream: AsyncClient
     log: RequestLog
     stats: RelayStats = field(default_factory=RelayStats)
+    responses: ResponsesStore = field(default_factory=ResponsesStore)
 
     @property
     def settings(self) -> Settings:
