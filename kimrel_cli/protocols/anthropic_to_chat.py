@@ -48,11 +48,18 @@ class ChatTarget:
 
     model: str
     info: ModelInfo | None = None
-    max_output_tokens: int = 8192
+    max_output_tokens: int | None = 8192  # None: no known cap (unknown model)
     mid_conversation_system: str = "keep"  # or "fold"
     thinking_default: bool = True
     temperature_mode: str = "scale"  # or "pass"
     images: Mapping[str, str] = field(default_factory=dict)
+
+
+def cap_tokens(requested: Any, cap: int | None) -> int | None:
+    """The output limit to send: the request's, capped at the model's; the cap when absent."""
+    if isinstance(requested, int) and not isinstance(requested, bool) and requested > 0:
+        return min(requested, cap) if cap else requested
+    return cap
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:
@@ -413,9 +420,9 @@ def anthropic_to_chat(
     out: dict[str, Any] = {"model": target.model, "messages": messages}
     requested = body.get("max_tokens")
     cap = target.max_output_tokens
-    out["max_tokens"] = (
-        min(int(requested), cap) if isinstance(requested, int) and requested > 0 else cap
-    )
+    max_tokens = cap_tokens(requested, cap)
+    if max_tokens is not None:
+        out["max_tokens"] = max_tokens
     if tools:
         out["tools"] = tools
         if choice is not None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from kimrel_cli.catalogue import ModelInfo
 from kimrel_cli.errors import BadRequest
+from kimrel_cli.protocols.anthropic_to_chat import cap_tokens
 
 REASONING_PREFIX = "kimrel:v1:"
 NO_REASONING = "(no reasoning recorded)"
@@ -70,7 +71,7 @@ _DROPPED = (
 class ResponsesTarget:
     model: str
     info: ModelInfo | None = None
-    max_output_tokens: int = 8192
+    max_output_tokens: int | None = 8192  # None: no known cap (unknown model)
     images: Mapping[str, str] = field(default_factory=dict)
     history: tuple[dict[str, Any], ...] = ()
 
@@ -549,9 +550,9 @@ def responses_to_chat(
 
     requested = body.get("max_output_tokens")
     cap = target.max_output_tokens
-    out["max_tokens"] = (
-        min(int(requested), cap) if isinstance(requested, int) and requested > 0 else cap
-    )
+    max_tokens = cap_tokens(requested, cap)
+    if max_tokens is not None:
+        out["max_tokens"] = max_tokens
     if tools:
         out["tools"] = tools
         if chat_choice is not None:
