@@ -1,9 +1,86 @@
-"""`kimrel simulate` commands (not built yet)."""
+"""`kimrel simulate`: the offline simulator of the hosted API, in the foreground."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _read_keys(path: Path) -> dict[str, int]:
+    from kimrel_cli.config import _parse
+    from kimrel_cli.errors import ConfigError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}", path=str(path)) from None
+    doc = _parse(text, path).unwrap()
+    keys = doc.get("keys")
+    if not isinstance(keys, dict) or not keys:
+        raise ConfigError(
+            f"{path}: needs a [keys] table", hint='Example:\n[keys]\n"sk-test-1" = 500'
+        )
+    out = {}
+    for key, balance in keys.items():
+        if not isinstance(balance, int):
+            raise ConfigError(f"{path}: the balance of {key!r} must be a whole number")
+        out[str(key)] = balance
+    return out
+
+
+def simulate(
+    host: str = typer.Option("127.0.0.1", help="Address to bind (loopback unless --allow-remote)."),
+    port: int = typer.Option(8724, help="Port (0: any free port)."),
+    keys: Path | None = typer.Option(
+        None, "--keys", help='TOML file with a [keys] table: "sk-…" = balance.'
+    ),
+    fault: str | None = typer.Option(
+        None, help="Fault for every request, e.g. 'status=503,times=2' (see docs/simulator.md)."
+    ),
+    rate_window_scale: float = typer.Option(
+        1.0, help="Shrink the rate-limit windows (0.01: a 'minute' lasts 0.6 s)."
+    ),
+    allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback --host."),
+) -> None:
+    """Run the offline simulator of the kimrel.com API (no account, no network, no credits spent).
+
+    Examples:\n
+      kimrel simulate\n
+      KIMREL_BASE_URL=http://127.0.0.1:8724/api KIMREL_API_KEY=sk-sim-demo kimrel models
+    """
+    from kimrel_cli.cli.output import err
+    from kimrel_cli.errors import KimrelError
+
+    if host not in LOOPBACK and not allow_remote:
+        raise KimrelError(
+            f"refusing to bind {host}: the simulator is for this machine",
+            hint="Pass --allow-remote if you mean it.",
+        )
+    from kimrel_cli.servers import bind_socket, serve_forever, url_of
+    from kimrel_cli.simulator.app import DEMO_KEYS, SimulatorSettings, create_app
+
+    balances = _read_keys(keys) if keys else dict(DEMO_KEYS)
+    settings = SimulatorSettings(keys=balances, fault=fault, rate_window_scale=rate_window_scale)
+    app = create_app(settings)
+    try:
+        sock = bind_socket(host, port)
+    except OSError as exc:
+        raise KimrelError(
+            f"cannot listen on {host}:{port}: {exc.strerror}",
+            hint="Pick another --port (0 = any free port).",
+        ) from None
+    base = url_of(sock) + "/api"
+    err().print(f"[bold]kimrel simulator[/bold] at {base}")
+    for key, balance in balances.items():
+        err().print(f"  key {key}: {balance} credits")
+    first = next(iter(balances))
+    err().print(f"\n  export KIMREL_BASE_URL={base} KIMREL_API_KEY={first}")
+    err().print(f"  OpenAI SDK base_url={base}/v1   Anthropic SDK base_url={base}\n")
+    serve_forever(app, sock)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    app.command()(simulate)
