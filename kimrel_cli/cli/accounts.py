@@ -1,9 +1,52 @@
-"""`kimrel accounts` commands (not built yet)."""
+"""`kimrel accounts list | use | rename`."""
 
 from __future__ import annotations
 
 import typer
 
+accounts_app = typer.Typer(
+    help="Several accounts: list them, pick the default, rename.", no_args_is_help=True
+)
+
+
+@accounts_app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """List accounts (no network): name, default, where the key is stored, masked key."""
+    from dataclasses import asdict
+
+    from kimrel_cli.accounts.registry import list_accounts
+    from kimrel_cli.cli.output import out, print_json
+
+    accounts = list_accounts()
+    if as_json:
+        print_json([{**asdict(a), "key": f"…{a.last4}"} for a in accounts])
+        return
+    if not accounts:
+        out().print("No accounts. Run [bold]kimrel login[/bold].")
+    for a in accounts:
+        mark = "*" if a.default else " "
+        out().print(f"{mark} {a.name:<16} …{a.last4:<6} {a.storage:<8} {a.base_url}")
+
+
+@accounts_app.command("use")
+def use(name: str = typer.Argument(..., help="Account to make the default.")) -> None:
+    """Make an account the default."""
+    from kimrel_cli.accounts.registry import set_default
+    from kimrel_cli.cli.output import success
+
+    set_default(name)
+    success(f"{name} is now the default account")
+
+
+@accounts_app.command("rename")
+def rename(old: str = typer.Argument(...), new: str = typer.Argument(...)) -> None:
+    """Rename an account (its key moves with it; the default follows)."""
+    from kimrel_cli.accounts.registry import rename_account
+    from kimrel_cli.cli.output import success
+
+    rename_account(old, new)
+    success(f"renamed {old} to {new}")
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    app.add_typer(accounts_app, name="accounts")

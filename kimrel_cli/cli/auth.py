@@ -1,9 +1,200 @@
-"""`kimrel auth` commands (not built yet)."""
+"""`kimrel login`, `logout`, `status` and `key print`."""
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
+
+key_app = typer.Typer(
+    help="The stored API key, for programs that ask a command for it.", no_args_is_help=True
+)
+
+ACCOUNT_HELP = (
+    "Account name (default: the default account; KIMREL_API_KEY wins when no --account is given)."
+)
+
+
+def login(
+    account: str = typer.Option(
+        "default", "--account", "-a", help="Name for this account (several are allowed)."
+    ),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="API root (default: settings / KIMREL_BASE_URL)."
+    ),
+    with_token: bool = typer.Option(
+        False, "--with-token", help="Read the key from standard input (for scripts)."
+    ),
+    insecure_storage: bool = typer.Option(
+        False,
+        "--insecure-storage",
+        help="Store the key in a 0600 file in the state dir instead of the keyring.",
+    ),
+) -> None:
+    """Log in: check an API key against kimrel.com and keep it in the OS keyring.
+
+    Examples:\n
+      kimrel login\n
+      kimrel login --account work\n
+      echo "$KEY" | kimrel login --with-token --account ci --insecure-storage
+    """
+    from kimrel_cli.accounts.login import login as do_login
+    from kimrel_cli.cli.output import err, success, warn
+    from kimrel_cli.config import load_settings
+
+    settings = load_settings()
+    url = (base_url or settings.base_url).rstrip("/")
+    if with_token:
+        raw = sys.stdin.read()
+    else:
+        raw = typer.prompt("Paste your kimrel.com API key", hide_input=True, err=True)
+    storage = "file" if insecure_storage else "keyring"
+    key, balance, stripped, became_default = do_login(account, raw, base_url=url, storage=storage)
+    if stripped:
+        warn("removed whitespace around the key")
+    success(f"logged in as [bold]{account}[/bold] ({key.masked}) at {url}")
+    if balance.credits is not None and balance.tier is not None:
+        tier = balance.tier
+        err().print(
+            f"  credits: {balance.credits}   tier {tier.name}: {tier.per_minute}/min, "
+            f"{tier.per_hour}/hour, {tier.per_day}/day"
+        )
+        if balance.credits <= 0:
+            warn("this account has no credits left: buy some at https://kimrel.com/my-credits")
+    if storage == "file":
+        warn("the key is stored in a file (mode 0600), not in the keyring")
+    if became_default:
+        err().print(f"  {account} is now the default account")
+
+
+def logout(
+    account: str | None = typer.Option(
+        None, "--account", "-a", help="Account to log out (default: the default account)."
+    ),
+    all_accounts: bool = typer.Option(False, "--all", help="Log out of every account."),
+) -> None:
+    """Log out: remove the key from where it is stored and the account from settings."""
+    from kimrel_cli.accounts.registry import forget_account, get_account, list_accounts
+    from kimrel_cli.accounts.store import delete_key
+    from kimrel_cli.cli.output import success
+    from kimrel_cli.config import load_settings
+    from kimrel_cli.errors import AccountError
+
+    settings = load_settings()
+    if all_accounts:
+        targets = list_accounts(settings)
+    else:
+        name = account or settings.default_account
+        if name is None:
+            raise AccountError("not logged in", hint="Nothing to log out of.")
+        targets = [get_account(name, settings)]
+    for entry in targets:
+        delete_key(entry.name, entry.storage)
+        forget_account(entry.name)
+        success(f"logged out of {entry.name}")
+
+
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    offline: bool = typer.Option(False, "--offline", help="Do not contact the API (no balances)."),
+) -> None:
+    """Accounts, where their keys are stored, balances and tiers, and whether a relay is running."""
+    from kimrel_cli.accounts.login import Balance, balance_or_error
+    from kimrel_cli.accounts.registry import list_accounts
+    from kimrel_cli.accounts.store import keyring_usable, load_key
+    from kimrel_cli.apikey import ApiKey
+    from kimrel_cli.cli.output import out, print_json
+    from kimrel_cli.errors import KimrelError
+    from kimrel_cli.relay.state import read_state
+
+    rows = []
+    for entry in list_accounts():
+        row: dict[str, object] = {
+            "name": entry.name,
+            "default": entry.default,
+            "storage": entry.storage,
+            "key": f"…{entry.last4}" if entry.last4 else "…",
+            "base_url": entry.base_url,
+        }
+        if not offline:
+            try:
+                result = balance_or_error(load_key(entry.name, entry.storage), entry.base_url)
+            except KimrelError as exc:
+                result = exc
+            if isinstance(result, Balance):
+                row["credits"] = result.credits
+                row["tier"] = result.tier.name if result.tier else None
+            else:
+                row["error"] = result.message
+        rows.append(row)
+    env_key = os.environ.get("KIMREL_API_KEY", "").strip()
+    relay = read_state()
+    usable, backend = keyring_usable()
+    data = {
+        "accounts": rows,
+        "env_key": ApiKey(env_key).masked if env_key else None,
+        "keyring": {"usable": usable, "backend": backend},
+        "relay": {"url": relay.url, "pid": relay.pid, "simulate": relay.simulate}
+        if relay
+        else None,
+    }
+    if as_json:
+        print_json(data)
+        return
+    from rich.table import Table
+
+    if rows:
+        table = Table(title="kimrel accounts", title_justify="left")
+        for column in ("account", "key", "stored in", "credits", "tier", "API"):
+            table.add_column(column)
+        for row in rows:
+            name = f"{row['name']} [green](default)[/green]" if row["default"] else str(row["name"])
+            stored = "[yellow]file (0600)[/yellow]" if row["storage"] == "file" else "keyring"
+            credits = (
+                str(row.get("credits", "")) if "error" not in row else f"[red]{row['error']}[/red]"
+            )
+            table.add_row(
+                name,
+                str(row["key"]),
+                stored,
+                credits,
+                str(row.get("tier") or ""),
+                str(row["base_url"]),
+            )
+        out().print(table)
+        if any(r["storage"] == "file" for r in rows):
+            out().print(
+                "[yellow]warning:[/yellow] some keys are stored in plain files (--insecure-storage)"
+            )
+    else:
+        out().print(
+            "Not logged in. Run [bold]kimrel login[/bold] (or try [bold]kimrel serve --simulate[/bold])."
+        )
+    if data["env_key"]:
+        out().print(
+            f"KIMREL_API_KEY is set ({data['env_key']}) and is used when no --account is given."
+        )
+    out().print(f"keyring: {'usable' if usable else '[yellow]not usable[/yellow]'} ({backend})")
+    out().print(f"relay: {'running at ' + relay.url if relay else 'not running'}")
+
+
+@key_app.command("print")
+def key_print(
+    account: str | None = typer.Option(None, "--account", "-a", help=ACCOUNT_HELP),
+) -> None:
+    """Print only the API key, for programs that ask a command for it (Claude Code's apiKeyHelper).
+
+    Nothing else goes to stdout; errors go to stderr with a non-zero exit.
+    """
+    from kimrel_cli.accounts.registry import resolve_key
+    from kimrel_cli.cli.output import print_raw
+
+    print_raw(resolve_key(account).key.reveal() + "\n")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    app.command()(login)
+    app.command()(logout)
+    app.command()(status)
+    app.add_typer(key_app, name="key")
