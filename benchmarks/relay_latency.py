@@ -29,10 +29,9 @@ PROMPT = "Benchmark prompt: say something of moderate length please."
 
 
 def serve_simulator() -> None:
-    from kimrel_cli.simulator.app import SimulatorSettings, create_app
-
     from kimrel_cli.relay.run import bind_tcp
     from kimrel_cli.servers import serve_forever, url_of
+    from kimrel_cli.simulator.app import SimulatorSettings, create_app
 
     sock = bind_tcp("127.0.0.1", 0)
     print(url_of(sock) + "/api", flush=True)

@@ -8,7 +8,8 @@ python3 -m pip install -q -e '.[test]' 2>&1 | grep -v -e 'WARNING: Running pip a
 python3 -m ruff check kimrel_cli tests benchmarks || exit 1
 inner='
 if command -v gnome-keyring-daemon >/dev/null; then
-  eval "$(printf "kimrel-ci" | gnome-keyring-daemon --unlock --components=secrets 2>/dev/null)" || true
+  keyring_home=$(mktemp -d)   # a fresh keyring, never the real home'"'"'s
+  eval "$(printf "kimrel-ci" | XDG_DATA_HOME="$keyring_home" gnome-keyring-daemon --unlock --components=secrets 2>/dev/null)" || true
   export KIMREL_TEST_SECRET_SERVICE=1
 fi
 python3 -m pytest "$@"
