@@ -410,19 +410,7 @@ def _repair(messages: list[dict[str, Any]], thinking: bool) -> list[dict[str, An
                     outputs.pop(call["id"], None)
                     or {"role": "tool", "tool_call_id": call["id"], "content": INTERRUPTED}
                 )
-    merged: list[dict[str, Any]] = []
-    for message in repaired:
-        prev = merged[-1] if merged else None
-        if (
-            prev is not None
-            and prev["role"] == message["role"] == "user"
-            and isinstance(prev["content"], str)
-            and isinstance(message["content"], str)
-        ):
-            prev["content"] += "\n\n" + message["content"]
-            continue
-        merged.append(message)
-    return merged
+    return repaired
 
 
 def responses_to_chat(
