@@ -14,7 +14,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from kimrel_cli.errors import BadRequest
+
+class FaultSpecError(ValueError):
+    """A fault spec that does not parse; the message names the problem."""
+
 
 _FLOATS = ("delay", "chunk_delay", "retry_after")
 _INTS = ("status", "drop_after", "times")
@@ -33,27 +36,48 @@ class Fault:
 
 
 def parse_fault(spec: str) -> Fault:
-    values: dict[str, object] = {}
+    """Parse a spec such as `status=503,times=2`; FaultSpecError names what is wrong."""
+    floats: dict[str, float] = {}
+    ints: dict[str, int] = {}
+    code: str | None = None
     for part in spec.split(","):
         part = part.strip()
         if not part:
             continue
         key, sep, raw = part.partition("=")
-        key = key.strip()
+        key, raw = key.strip(), raw.strip()
         if not sep:
-            raise BadRequest(f"fault spec {spec!r}: expected key=value, got {part!r}")
+            raise FaultSpecError(f"fault spec {spec!r}: expected key=value, got {part!r}")
+        if key not in (*_FLOATS, *_INTS, "code"):
+            known = ", ".join((*_INTS, *_FLOATS, "code"))
+            raise FaultSpecError(f"fault spec {spec!r}: unknown key {key!r} (known: {known})")
+        if key == "code":
+            code = raw
+            continue
         try:
-            if key in _FLOATS:
-                values[key] = float(raw)
-            elif key in _INTS:
-                values[key] = int(raw)
-            elif key == "code":
-                values[key] = raw.strip()
-            else:
-                raise BadRequest(f"fault spec {spec!r}: unknown key {key!r}")
+            number = float(raw) if key in _FLOATS else int(raw)
         except ValueError:
-            raise BadRequest(f"fault spec {spec!r}: {key} needs a number, not {raw!r}") from None
-    return Fault(spec=spec, **values)  # type: ignore[arg-type]
+            kind = "a number" if key in _FLOATS else "a whole number"
+            raise FaultSpecError(f"fault spec {spec!r}: {key} needs {kind}, not {raw!r}") from None
+        if not 0 <= number < 1e6:
+            raise FaultSpecError(f"fault spec {spec!r}: {key} must be 0 or more, not {raw!r}")
+        if key in _FLOATS:
+            floats[key] = float(number)
+        else:
+            ints[key] = int(number)
+    status = ints.get("status")
+    if status is not None and not 400 <= status <= 599:
+        raise FaultSpecError(f"fault spec {spec!r}: status must be 400-599, not {status}")
+    return Fault(
+        spec=spec,
+        status=status,
+        code=code,
+        retry_after=floats.get("retry_after"),
+        delay=floats.get("delay", 0.0),
+        chunk_delay=floats.get("chunk_delay"),
+        drop_after=ints.get("drop_after"),
+        times=ints.get("times"),
+    )
 
 
 class FaultCounter:

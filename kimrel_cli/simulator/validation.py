@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from typing import Any
 
@@ -115,14 +116,18 @@ def check_common(
 ) -> None:
     temperature = body.get("temperature")
     if temperature is not None and (
-        not isinstance(temperature, (int, float)) or not 0 <= temperature <= temperature_max
+        not isinstance(temperature, (int, float))
+        or isinstance(temperature, bool)
+        or not 0 <= temperature <= temperature_max
     ):
         raise invalid(f"temperature must be between 0 and {temperature_max:g}")
     stops = body.get(stops_key)
+    if stops is not None and not isinstance(stops, (str, list)):
+        raise invalid(f"{stops_key}: a string or a list of strings")
     if isinstance(stops, list) and len(stops) > 4:
         raise invalid(f"{stops_key}: at most 4 stop sequences")
     if max_tokens is not None:
-        if not isinstance(max_tokens, int) or max_tokens < 1:
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
             raise invalid("max_tokens must be a positive integer")
         if max_tokens > info.max_output_tokens:
             raise invalid(
@@ -131,7 +136,31 @@ def check_common(
 
 
 def estimate_input(texts: list[str]) -> int:
-    return max(1, sum(len(t) for t in texts) // 4)
+    """Input tokens estimated as characters / 4 (at least 1)."""
+    return max(1, math.ceil(sum(len(t) for t in texts) / 4))
+
+
+def text_of(content: Any) -> str:
+    """The text of a message's content: a string, or the text/tool_result parts of a list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, dict) and part.get("type") in ("text", "input_text"):
+                parts.append(str(part.get("text", "")))
+            elif isinstance(part, dict) and part.get("type") == "tool_result":
+                parts.append(text_of(part.get("content")))
+        return " ".join(p for p in parts if p)
+    return ""
+
+
+def thinking_on(info: ModelInfo, thinking: Any) -> bool:
+    """kimi-k2-thinking always thinks; k2.5/k2.6 unless `thinking: {"type": "disabled"}`."""
+    if info.thinking == "always":
+        return True
+    disabled = isinstance(thinking, dict) and thinking.get("type") == "disabled"
+    return info.thinking == "switchable" and not disabled
 
 
 def check_context(tokens: int, info: ModelInfo) -> None:
