@@ -1,0 +1,150 @@
+"""Codex's config.toml and profile files, pure (tomlkit: comments, order and other tables kept).
+
+Writes `[model_providers.kimrel]` pointing at the relay's `/v1` with `wire_api = "responses"`
+(Codex 0.95+ refuses "chat"), the token supplied by `auth.command` (no secret in the file), and
+one profile per model the way the installed Codex reads them: `$CODEX_HOME/<name>.config.toml`
+from 0.134.0 on (a legacy `[profiles.<name>]` table then stops `--profile` from starting), or
+`[profiles.<name>]` tables for 0.95–0.133. Profile names are plain (`kimi-k2-6`), since
+`--profile` rejects dots.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kimrel_cli.catalogue import MODELS
+from kimrel_cli.errors import ConfigError, SetupError
+
+PROVIDER = "kimrel"
+PROFILE_FILES_SINCE = (0, 134, 0)
+RESPONSES_SINCE = (0, 95, 0)
+
+
+def codex_home() -> Path:
+    base = os.environ.get("CODEX_HOME")
+    return Path(base) if base else Path.home() / ".codex"
+
+
+def profile_name(model: str) -> str:
+    return model.replace(".", "-")
+
+
+@dataclass(frozen=True)
+class CodexOptions:
+    relay_url: str
+    token_command: tuple[str, ...]  # e.g. ("kimrel", "serve", "token")
+    models: tuple[str, ...] = field(default_factory=lambda: tuple(MODELS))
+    default_model: str | None = None  # --default: top-level model/model_provider
+    version: tuple[int, ...] = ()  # () = unknown: assume current
+
+
+def _parse(text: str, path: str) -> object:
+    import tomlkit
+    from tomlkit.exceptions import ParseError
+
+    try:
+        return tomlkit.parse(text)
+    except ParseError as exc:
+        raise ConfigError(
+            f"{path} line {exc.line}, column {exc.col}: {exc.args[0] if exc.args else exc}",
+            hint="Fix the file by hand (kimrel has not changed it).",
+            path=path,
+            line=exc.line,
+            column=exc.col,
+        ) from None
+
+
+def _profile_table(model: str) -> object:
+    import tomlkit
+
+    table = tomlkit.table()
+    table["model"] = model
+    table["model_provider"] = PROVIDER
+    table["web_search"] = "disabled"
+    info = MODELS.get(model)
+    if info is not None:
+        table["model_context_window"] = info.context_window
+        if info.thinking != "none":
+            table["model_reasoning_effort"] = "medium"
+    return table
+
+
+def profile_file_text(model: str) -> str:
+    import tomlkit
+
+    doc = tomlkit.document()
+    doc.add(
+        tomlkit.comment(f"Written by `kimrel setup codex`: codex --profile {profile_name(model)}")
+    )
+    for key, value in _profile_table(model).items():  # type: ignore[attr-defined]
+        doc[key] = value
+    return doc.as_string()
+
+
+def uses_profile_files(version: tuple[int, ...]) -> bool:
+    return not version or version >= PROFILE_FILES_SINCE
+
+
+def apply_config(text: str, options: CodexOptions, path: str = "config.toml") -> str:
+    """config.toml with kimrel's provider (and, for Codex < 0.134, its profile tables)."""
+    import tomlkit
+
+    if options.version and options.version < RESPONSES_SINCE:
+        raise SetupError(
+            "this Codex is older than 0.95 and speaks only the Chat wire API",
+            hint="Upgrade Codex: npm install -g @openai/codex",
+        )
+    doc = _parse(text, path)
+    providers = doc.get("model_providers")  # type: ignore[attr-defined]
+    if providers is None:
+        providers = tomlkit.table(is_super_table=True)
+        doc["model_providers"] = providers  # type: ignore[index]
+    provider = tomlkit.table()
+    provider["name"] = "kimrel relay"
+    provider["base_url"] = options.relay_url.rstrip("/") + "/v1"
+    provider["wire_api"] = "responses"
+    auth = tomlkit.inline_table()
+    auth["command"] = options.token_command[0]
+    auth["args"] = list(options.token_command[1:])
+    provider["auth"] = auth
+    provider["request_max_retries"] = 4
+    provider["stream_max_retries"] = 5
+    provider["stream_idle_timeout_ms"] = 300000
+    provider.add(tomlkit.nl())  # keep a blank line before whatever table follows
+    providers[PROVIDER] = provider
+    if not uses_profile_files(options.version):
+        profiles = doc.get("profiles")  # type: ignore[attr-defined]
+        if profiles is None:
+            profiles = tomlkit.table(is_super_table=True)
+            doc["profiles"] = profiles  # type: ignore[index]
+        for model in options.models:
+            profiles[profile_name(model)] = _profile_table(model)
+    if options.default_model:
+        doc["model"] = options.default_model  # type: ignore[index]
+        doc["model_provider"] = PROVIDER  # type: ignore[index]
+    return doc.as_string()  # type: ignore[attr-defined]
+
+
+def changes(
+    current: dict[Path, str | None], options: CodexOptions, home: Path
+) -> dict[Path, str | None]:
+    """Every file kimrel wants in CODEX_HOME, from the current texts (None = absent)."""
+    config = home / "config.toml"
+    out: dict[Path, str | None] = {
+        config: apply_config(current.get(config) or "", options, str(config))
+    }
+    if uses_profile_files(options.version):
+        for model in options.models:
+            out[home / f"{profile_name(model)}.config.toml"] = profile_file_text(model)
+    return out
+
+
+def configured(text: str) -> bool:
+    try:
+        doc = _parse(text, "config.toml")
+    except ConfigError:
+        return False
+    providers = doc.get("model_providers") or {}  # type: ignore[attr-defined]
+    return PROVIDER in providers
