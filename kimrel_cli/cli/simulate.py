@@ -9,24 +9,40 @@ import typer
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def _read_keys(path: Path) -> dict[str, int]:
-    from kimrel_cli.config import _parse
+def read_keys(path: Path) -> dict[str, int]:
+    """Key → starting balance from a TOML file's `[keys]` table; ConfigError names path/line/column."""
+    import tomlkit
+    from tomlkit.exceptions import ParseError
+
     from kimrel_cli.errors import ConfigError
 
+    example = 'Example:\n[keys]\n"sk-test-1" = 500'
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}", path=str(path)) from None
-    doc = _parse(text, path).unwrap()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"cannot read {path}: {reason}", path=str(path)) from None
+    try:
+        doc = tomlkit.parse(text).unwrap()
+    except ParseError as exc:
+        raise ConfigError(
+            f"{path} line {exc.line}, column {exc.col}: {exc.args[0] if exc.args else exc}",
+            hint=example,
+            path=str(path),
+            line=exc.line,
+            column=exc.col,
+        ) from None
     keys = doc.get("keys")
     if not isinstance(keys, dict) or not keys:
-        raise ConfigError(
-            f"{path}: needs a [keys] table", hint='Example:\n[keys]\n"sk-test-1" = 500'
-        )
-    out = {}
+        raise ConfigError(f"{path}: needs a non-empty [keys] table", hint=example, path=str(path))
+    out: dict[str, int] = {}
     for key, balance in keys.items():
-        if not isinstance(balance, int):
-            raise ConfigError(f"{path}: the balance of {key!r} must be a whole number")
+        if isinstance(balance, bool) or not isinstance(balance, int) or balance < 0:
+            raise ConfigError(
+                f"{path}: the balance of {key!r} must be a whole number of credits, 0 or more",
+                hint=example,
+                path=str(path),
+            )
         out[str(key)] = balance
     return out
 
@@ -59,10 +75,24 @@ def simulate(
             f"refusing to bind {host}: the simulator is for this machine",
             hint="Pass --allow-remote if you mean it.",
         )
+    if not rate_window_scale > 0:
+        raise KimrelError(
+            f"--rate-window-scale must be above 0, not {rate_window_scale}",
+            hint="1 = real minutes; 0.01 makes a minute last 0.6 s.",
+        )
     from kimrel_cli.servers import bind_socket, serve_forever, url_of
     from kimrel_cli.simulator.app import DEMO_KEYS, SimulatorSettings, create_app
+    from kimrel_cli.simulator.faults import FaultSpecError, parse_fault
 
-    balances = _read_keys(keys) if keys else dict(DEMO_KEYS)
+    if fault:
+        try:
+            parse_fault(fault)
+        except FaultSpecError as exc:
+            raise KimrelError(
+                str(exc), hint="See docs/simulator.md for the fault grammar."
+            ) from None
+
+    balances = read_keys(keys) if keys else dict(DEMO_KEYS)
     settings = SimulatorSettings(keys=balances, fault=fault, rate_window_scale=rate_window_scale)
     app = create_app(settings)
     try:
