@@ -1,20 +1,59 @@
 """Streaming answers: pacing (chunk_delay), charging when the stream completes, dropped streams.
 
-A `drop_after=N` fault raises inside the body iterator after N pieces: the server then aborts
-the connection without ending the chunked body, so the client sees a broken stream (httpx:
-RemoteProtocolError), not a clean end.
+A `drop_after=N` fault sends N pieces and then returns without ending the chunked body: the
+server closes the connection mid-response, so the client sees a broken stream (httpx:
+RemoteProtocolError), not a clean end. (uvicorn logs one line, "ASGI callable returned without
+completing response", rather than a traceback.)
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from typing import Any
 
-from starlette.responses import StreamingResponse
+from starlette.responses import Response
+
+MEDIA_TYPE = "text/event-stream"
 
 
-class DroppedConnection(Exception):
-    """Raised inside a streaming body to abort the connection (fault drop_after)."""
+class EventStream(Response):
+    """An SSE response sending pre-rendered pieces in order."""
+
+    media_type = MEDIA_TYPE
+
+    def __init__(
+        self,
+        pieces: list[bytes],
+        *,
+        on_complete: Callable[[], object],
+        chunk_delay: float = 0.0,
+        drop_after: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        merged = {**(headers or {}), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        # Like StreamingResponse: no `body` attribute, so no Content-Length header.
+        self.status_code = 200
+        self.background = None
+        self.init_headers(merged)
+        self.pieces = pieces
+        self.on_complete = on_complete
+        self.chunk_delay = chunk_delay
+        self.drop_after = drop_after
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        for n, piece in enumerate(self.pieces):
+            if self.drop_after is not None and n >= self.drop_after:
+                return  # the body never ends: the server aborts the connection
+            if self.chunk_delay and n:
+                await asyncio.sleep(self.chunk_delay)
+            if n == len(self.pieces) - 1:
+                self.on_complete()
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def event_stream(
@@ -24,18 +63,12 @@ def event_stream(
     chunk_delay: float = 0.0,
     drop_after: int | None = None,
     headers: dict[str, str] | None = None,
-) -> StreamingResponse:
+) -> Response:
     """An SSE response sending `pieces` in order; `on_complete` runs just before the last piece."""
-
-    async def body() -> AsyncIterator[bytes]:
-        for n, piece in enumerate(pieces):
-            if drop_after is not None and n >= drop_after:
-                raise DroppedConnection("fault injection: connection dropped mid-stream")
-            if chunk_delay and n:
-                await asyncio.sleep(chunk_delay)
-            if n == len(pieces) - 1:
-                on_complete()
-            yield piece
-
-    merged = {**(headers or {}), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(body(), media_type="text/event-stream", headers=merged)
+    return EventStream(
+        pieces,
+        on_complete=on_complete,
+        chunk_delay=chunk_delay,
+        drop_after=drop_after,
+        headers=headers,
+    )
