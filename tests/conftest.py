@@ -45,6 +45,9 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CODEX_HOME", str(home / ".codex"))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)  # project-scoped files (.claude/, kimrel-chat.md) land in the sandbox
     return tmp_path
 
 
@@ -74,9 +77,8 @@ def make_simulator() -> Iterator[SimulatorFactory]:
 
     Keyword arguments go to SimulatorSettings (keys={...}, rate_window_scale=..., fault=...).
     """
-    from kimrel_cli.simulator.app import SimulatorSettings, create_app
-
     from kimrel_cli.servers import bind_socket, start_in_thread
+    from kimrel_cli.simulator.app import SimulatorSettings, create_app
 
     running: list[Any] = []
 

@@ -1,9 +1,96 @@
-"""`kimrel chat` commands (not built yet)."""
+"""`kimrel chat`: the REPL, or one answer for `-m` and pipes."""
 
 from __future__ import annotations
 
 import typer
 
 
+def chat(
+    message: str | None = typer.Option(
+        None, "--message", "-m", help="Ask one question, print the answer, exit."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", help="Model (default: settings' default_model)."
+    ),
+    system: str | None = typer.Option(None, "--system", help="System prompt."),
+    account: str | None = typer.Option(
+        None, "--account", "-a", help="Account (default: KIMREL_API_KEY, else the default account)."
+    ),
+    simulate: bool = typer.Option(
+        False, "--simulate", help="Talk to the built-in simulator (no account, no credits)."
+    ),
+    thinking: bool = typer.Option(
+        True,
+        "--thinking/--no-thinking",
+        help="Thinking on kimi-k2.5/k2.6 (kimi-k2-thinking always thinks).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="One-shot: print the whole response JSON."),
+    simulate_fault: str | None = typer.Option(
+        None, "--simulate-fault", hidden=True, help="Fault spec for --simulate (testing)."
+    ),
+) -> None:
+    """Chat with a Kimi model: streamed Markdown answers, visible thinking, credits after each answer.
+
+    Examples:\n
+      kimrel chat\n
+      kimrel chat --simulate\n
+      kimrel chat -m "What is a monad?"\n
+      git diff | kimrel chat -m "review this" > review.md
+    """
+    import sys
+
+    from kimrel_cli.chat.session import Session
+    from kimrel_cli.cli.output import err, out, print_json, print_raw
+    from kimrel_cli.config import load_settings
+    from kimrel_cli.hosted.client import Client
+
+    settings = load_settings()
+    if simulate:
+        from kimrel_cli.servers import bind_socket, start_in_thread
+        from kimrel_cli.simulator.app import SimulatorSettings, create_app
+
+        server = start_in_thread(create_app(SimulatorSettings(fault=simulate_fault)), bind_socket())
+        client = Client("sk-sim-demo", server.url + "/api", max_retries=1)
+    else:
+        from kimrel_cli.accounts.registry import resolve_key
+
+        resolved = resolve_key(account)
+        client = Client(resolved.key, resolved.base_url)
+    session = Session(
+        client=client, model=model or settings.default_model, system=system, thinking=thinking
+    )
+
+    piped = not sys.stdin.isatty()
+    if message is None and not piped:
+        from kimrel_cli.chat.repl import Repl
+
+        Repl(session, out()).run()
+        return
+    text = message or ""
+    if piped:
+        stdin_text = sys.stdin.read()
+        text = f"{text}\n\n{stdin_text}" if text else stdin_text
+    if not text.strip():
+        from kimrel_cli.errors import KimrelError
+
+        raise KimrelError("nothing to ask", hint='Pass a question with -m "…" or pipe text in.')
+    session.add_user(text)
+    if as_json:
+        print_json(client.chat(session.request()).data)
+        return
+    if sys.stdout.isatty():
+        from kimrel_cli.chat.render import StreamView, footer
+
+        with StreamView(out()) as view:
+            result = session.stream_turn(view.on_reasoning, view.on_text)
+        err().print(footer(result, session.model))
+    else:
+        result = session.stream_turn(lambda piece: None, print_raw)
+        if result.text and not result.text.endswith("\n"):
+            print_raw("\n")
+    if result.interrupted:
+        raise typer.Exit(130)
+
+
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    app.command()(chat)

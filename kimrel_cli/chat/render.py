@@ -1,0 +1,87 @@
+"""Rendering a streamed answer: dimmed reasoning set apart, then Markdown; and the footer line.
+
+Renderables only; the REPL decides where they go. rich.markdown is imported here and nowhere
+near `kimrel --help`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kimrel_cli.chat.session import TurnResult
+
+
+class StreamView:
+    """A live view of one answer, updated as pieces arrive (rich Live, rate-limited refresh)."""
+
+    def __init__(self, console: Any, *, show_reasoning: bool = True) -> None:
+        self.console = console
+        self.show_reasoning = show_reasoning
+        self.reasoning = ""
+        self.text = ""
+        self._live: Any = None
+
+    def __rich__(self) -> Any:
+        from rich.console import Group
+        from rich.markdown import Markdown
+        from rich.panel import Panel
+        from rich.text import Text
+
+        parts: list[Any] = []
+        if self.reasoning and self.show_reasoning:
+            parts.append(
+                Panel(
+                    Text(self.reasoning, style="dim italic"),
+                    title="thinking",
+                    title_align="left",
+                    border_style="dim",
+                )
+            )
+        if self.text:
+            parts.append(Markdown(self.text, code_theme="monokai"))
+        return Group(*parts)
+
+    def __enter__(self) -> StreamView:
+        from rich.live import Live
+
+        self._live = Live(
+            self,
+            console=self.console,
+            refresh_per_second=10,
+            vertical_overflow="visible",
+            transient=False,
+        )
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.refresh()
+            self._live.__exit__(None, None, None)
+
+    def on_reasoning(self, piece: str) -> None:
+        self.reasoning += piece
+
+    def on_text(self, piece: str) -> None:
+        self.text += piece
+
+
+def footer(result: TurnResult, model: str) -> Any:
+    """model · tokens in/out · latency · credits charged · credits left."""
+    from rich.text import Text
+
+    tokens = f"{result.prompt_tokens or '?'} in / {result.completion_tokens or '?'} out"
+    left = (
+        f"{result.credits_left} credits left"
+        if result.credits_left is not None
+        else "credits left unknown"
+    )
+    charged = f"{result.credits_charged} credit" + ("s" if result.credits_charged != 1 else "")
+    note = (
+        " · interrupted"
+        if result.interrupted
+        else (" · cut at max tokens" if result.finish_reason == "length" else "")
+    )
+    return Text(
+        f"{model} · {tokens} · {result.latency:.1f} s · {charged} · {left}{note}", style="dim"
+    )

@@ -1,0 +1,110 @@
+"""`kimrel chat --simulate` driven as a person would, through a pseudo-terminal (pexpect)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pexpect
+
+
+def spawn(*args):
+    env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm-256color"}
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "kimrel_cli", "chat", "--simulate", *args],
+        env=env,
+        encoding="utf-8",
+        timeout=15,
+        dimensions=(40, 100),
+    )
+    child.expect("›")
+    return child
+
+
+def type_line(child, text):
+    """Wait for the prompt to settle, then type a line (a person does not type mid-redraw)."""
+    time.sleep(0.3)
+    child.sendline(text)
+
+
+def leave(child):
+    child.expect("›")
+    time.sleep(0.3)
+    child.sendcontrol("d")
+    child.expect(pexpect.EOF)
+
+
+def test_a_streamed_answer_slash_commands_save_and_footer(sandbox):
+    child = spawn("--model", "kimi-k2")
+    type_line(child, "hello there")
+    child.expect("Simulated reply to: hello there")
+    child.expect("999 credits left")
+    child.expect("›")
+    type_line(child, "/model kimi-k2.6")
+    child.expect("model: kimi-k2.6")
+    child.expect("›")
+    type_line(child, "second question")
+    child.expect("Considering: second question")
+    child.expect("996 credits left")
+    child.expect("›")
+    type_line(child, "/save talk.md")
+    child.expect("saved 4 messages")
+    child.expect("›")
+    type_line(child, "/nonsense")
+    child.expect("unknown command")
+    leave(child)
+    transcript = (sandbox / "cwd" / "talk.md").read_text()
+    assert (
+        "## user\n\nhello there" in transcript
+        and "Simulated reply to: second question" in transcript
+    )
+
+
+def test_ctrl_c_stops_a_slow_answer_and_the_session_goes_on():
+    child = spawn("--model", "kimi-k2", "--simulate-fault", "chunk_delay=0.4")
+    type_line(child, "a slow one please")
+    child.expect("Simulated")
+    child.sendintr()
+    child.expect("interrupted")
+    child.expect("›")
+    type_line(child, "/usage")
+    child.expect("1 answers")
+    assert child.isalive()
+    leave(child)
+
+
+def test_errors_mid_conversation_are_one_friendly_line():
+    child = spawn("--model", "kimi-k2", "--simulate-fault", "status=429,times=3,retry_after=0")
+    type_line(child, "hi")
+    child.expect("rate limited")
+    child.expect("sends it again")
+    child.expect("›")
+    type_line(child, "/retry")
+    child.expect("Simulated reply to: hi")
+    leave(child)
+
+
+def test_one_shot_in_a_pipe_prints_only_the_answer():
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kimrel_cli",
+            "chat",
+            "--simulate",
+            "--model",
+            "kimi-k2",
+            "-m",
+            "review this",
+        ],
+        input="diff --git a b",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 0 and out.stdout.startswith(
+        "Simulated reply to: review this\n\ndiff --git a b"
+    )
