@@ -35,7 +35,7 @@ def serve_simulator() -> None:
 
     sock = bind_tcp("127.0.0.1", 0)
     print(url_of(sock) + "/api", flush=True)
-    serve_forever(create_app(SimulatorSettings(keys={KEY: 10**9})), sock)
+    serve_forever(create_app(SimulatorSettings(keys={KEY: 10**9}, rate_window_scale=1e-9)), sock)
 
 
 def serve_relay(upstream: str) -> None:
