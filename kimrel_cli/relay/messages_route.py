@@ -26,7 +26,6 @@ from kimrel_cli.relay.context import RelayContext
 from kimrel_cli.relay.forward import (
     RelayStream,
     anthropic_stream_error,
-    error_response,
     json_response,
     with_pings,
 )
@@ -242,12 +241,6 @@ async def _pass_through(
 def _failed(
     ctx: RelayContext, exc: Exception, request: Request, model: str, started: float
 ) -> Response:
-    response = error_response(exc, "anthropic")
-    ctx.record(
-        route=request.url.path,
-        model=model,
-        status=response.status_code,
-        started=started,
-        error=exc.message if isinstance(exc, KimrelError) else type(exc).__name__,
-    )
-    return response
+    from kimrel_cli.relay.routes import failed
+
+    return failed(ctx, exc, request, model, started, "anthropic")

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from kimrel_cli.errors import InsufficientCredits, KimrelError, UpstreamUnavailable
 from kimrel_cli.protocols.sse import encode_events
-from kimrel_cli.relay.forward import RelayStream, error_response, json_response, with_pings
+from kimrel_cli.relay.forward import RelayStream, json_response, with_pings
 from kimrel_cli.relay.responses_store import input_items
-from kimrel_cli.relay.routes import read_json
+from kimrel_cli.relay.routes import failed, read_json
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -41,6 +41,7 @@ def _item_ids() -> Any:
 def _error(
     ctx: RelayContext, exc: Exception, request: Request, model: str, started: float
 ) -> Response:
+    response = None
     if isinstance(exc, InsufficientCredits):
         body = {
             "error": {
@@ -51,16 +52,7 @@ def _error(
             }
         }
         response = json_response(body, 429, {"x-should-retry": "false"})
-    else:
-        response = error_response(exc, "openai")
-    ctx.record(
-        route=request.url.path,
-        model=model,
-        status=response.status_code,
-        started=started,
-        error=exc.message if isinstance(exc, KimrelError) else type(exc).__name__,
-    )
-    return response
+    return failed(ctx, exc, request, model, started, "openai", response)
 
 
 async def handle_responses(request: Request, ctx: RelayContext) -> Response:

@@ -143,13 +143,13 @@ async def chat_completions(request: Request, ctx: RelayContext) -> Response:
             try:
                 inline_chat_images(body, await prefetch_images(urls, ctx))
             except KimrelError as exc:
-                return _failed(ctx, exc, request, shown, started, "openai")
+                return failed(ctx, exc, request, shown, started, "openai")
     out_headers = {"x-kimrel-upstream-model": upstream_id}
     if not body.get("stream"):
         try:
             result = await ctx.call(CHAT_PATH, body, headers)
         except Exception as exc:
-            return _failed(ctx, exc, request, shown, started, "openai")
+            return failed(ctx, exc, request, shown, started, "openai")
         data = result.data
         if isinstance(data, dict):
             data["model"] = shown
@@ -173,7 +173,7 @@ async def chat_completions(request: Request, ctx: RelayContext) -> Response:
         raw = await stack.enter_async_context(ctx.open_stream(CHAT_PATH, body, headers))
     except Exception as exc:
         await stack.aclose()
-        return _failed(ctx, exc, request, shown, started, "openai")
+        return failed(ctx, exc, request, shown, started, "openai")
     state: dict[str, Any] = {"status": 200, "error": None, "tin": None, "tout": None}
     rename = shown != upstream_id
 
@@ -229,10 +229,17 @@ async def chat_completions(request: Request, ctx: RelayContext) -> Response:
     return RelayStream(relay(), headers=out_headers, on_close=close)  # type: ignore[return-value]
 
 
-def _failed(
-    ctx: RelayContext, exc: Exception, request: Request, model: str, started: float, shape: Shape
+def failed(
+    ctx: RelayContext,
+    exc: Exception,
+    request: Request,
+    model: str,
+    started: float,
+    shape: Shape,
+    response: Response | None = None,
 ) -> Response:
-    response = error_response(exc, shape)
+    """The error answer in the caller's shape (or `response`, if given), recorded on the dashboard."""
+    response = response or error_response(exc, shape)
     ctx.record(
         route=request.url.path,
         model=model,
