@@ -108,3 +108,21 @@ def test_one_shot_in_a_pipe_prints_only_the_answer():
     assert out.returncode == 0 and out.stdout.startswith(
         "Simulated reply to: review this\n\ndiff --git a b"
     )
+
+
+def test_image_command_sends_a_local_png_to_an_image_model(sandbox):
+    (sandbox / "cwd" / "pic.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    (sandbox / "cwd" / "notes.txt").write_text("not an image")
+    child = spawn("--model", "kimi-k2")
+    type_line(child, "/image pic.png what is it")
+    child.expect("does not take images")
+    child.expect("›")
+    type_line(child, "/model kimi-k2.6")
+    child.expect("›")
+    type_line(child, "/image notes.txt what")
+    child.expect("unsupported image type")
+    child.expect("›")
+    type_line(child, "/image pic.png what is it")
+    child.expect("Simulated reply to: what is it")
+    child.expect("credits left")
+    leave(child)
