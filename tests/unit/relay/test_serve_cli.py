@@ -149,16 +149,26 @@ def test_foreground_log_json_reports_start_and_requests_then_clears_state_on_sig
 def test_foreground_header_prints_urls_and_snippets_with_the_token():
     pytest.importorskip("kimrel_cli.simulator.app", reason="the simulator has not landed yet")
     pytest.importorskip("kimrel_cli.hosted.client", reason="the hosted client has not landed yet")
+    import select
+
     proc = _spawn_serve("--simulate", "--port", "0", "--token", "kr-local-shown")
+    text = ""
     try:
-        deadline = time.monotonic() + 10
-        while read_state() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        deadline = time.monotonic() + 15
+        # wait for the banner itself (the state file is written just before it is printed)
+        fd = proc.stderr.fileno()
+        while "openai.OpenAI(" not in text and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                text += chunk.decode("utf-8", "replace")
         url = read_state().url
     finally:
         proc.terminate()
         proc.wait(10)
-    text = proc.stderr.read()
+    text += proc.stderr.read()
     assert f"Anthropic base URL: {url}" in text
     assert f"OpenAI base URL:    {url}/v1" in text
     assert "ANTHROPIC_AUTH_TOKEN=kr-local-shown" in text
