@@ -1,7 +1,8 @@
 """The real tools kimrel configures: finding them, their versions, and how to point them at the relay.
 
-`claude_env` and `codex_overrides` are pure: they build the environment / `-c` overrides that
-make Claude Code and Codex talk to the relay without touching any config file.
+`claude_env` and `codex_overrides` build the environment / `-c` overrides that make Claude Code
+and Codex talk to the relay without touching any of their config files (`codex_overrides` keeps
+its model catalogue in kimrel's state dir unless given a path).
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 INSTALL = {
     "claude": "npm install -g @anthropic-ai/claude-code",
     "codex": "npm install -g @openai/codex",
 }
 CODEX_TOKEN_ENV = "KIMREL_RELAY_TOKEN"
+CODEX_CATALOG_FILE = "codex-models.json"
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,32 @@ def claude_env(relay_url: str, token: str, *, model: str, small_model: str) -> d
     }
 
 
-def codex_overrides(relay_url: str, *, model: str) -> list[str]:
-    """`-c` arguments that give Codex the relay as an inline provider (Responses wire API)."""
+def codex_catalog_file() -> Path:
+    """kimrel's own copy of the Codex model catalogue (state dir), rewritten when it changed."""
+    from kimrel_cli.files import atomic_write_text
+    from kimrel_cli.paths import ensure_dir, state_dir
+    from kimrel_cli.setup.codex import catalog_text
+
+    path = ensure_dir(state_dir()) / CODEX_CATALOG_FILE
+    text = catalog_text()
+    try:
+        current = path.read_text(encoding="utf-8")
+    except OSError:
+        current = None
+    if current != text:
+        atomic_write_text(path, text)
+    return path
+
+
+def codex_overrides(
+    relay_url: str, *, model: str, catalog_path: Path | str | None = None
+) -> list[str]:
+    """`-c` arguments that give Codex the relay as an inline provider (Responses wire API) and
+    the Kimi model catalogue (so `/model` lists Kimi models with their real windows and Codex
+    offers `apply_patch`). Without `catalog_path`, kimrel's copy in the state dir is written."""
+    import json
+
+    catalog = catalog_path if catalog_path is not None else codex_catalog_file()
     provider = (
         f'{{name="kimrel relay", base_url="{relay_url}/v1", env_key="{CODEX_TOKEN_ENV}", '
         'wire_api="responses", request_max_retries=4, stream_max_retries=5, '
@@ -88,4 +115,6 @@ def codex_overrides(relay_url: str, *, model: str) -> list[str]:
         f'model="{model}"',
         "-c",
         'web_search="disabled"',
+        "-c",
+        f"model_catalog_json={json.dumps(str(catalog))}",
     ]
