@@ -107,13 +107,36 @@ class Stack:
         )
 
 
-def start_stack(**simulator: Any) -> Stack:
+def start_stack(token: str = TOKEN, **simulator: Any) -> Stack:
     upstream = Recorder(create_simulator(SimulatorSettings(**simulator)))
     sim = start_in_thread(upstream, bind_socket())
-    config = RelayConfig(api_key="sk-sim-demo", base_url=sim.url + "/api", token=TOKEN)
+    config = RelayConfig(api_key="sk-sim-demo", base_url=sim.url + "/api", token=token)
     relay = Recorder(create_relay(build_context(config)))
     front = start_in_thread(relay, bind_socket())
     return Stack(front.url, upstream, relay, [front, sim])
+
+
+def advertise(stack: Stack) -> None:
+    """Write the relay state file so `kimrel launch` (a subprocess) uses this recorded relay;
+    its pid is the test's own. Undo with kimrel_cli.relay.state.clear_state()."""
+    import time
+    from urllib.parse import urlsplit
+
+    from kimrel_cli.relay.state import RelayState, write_state
+
+    parts = urlsplit(stack.relay_url)
+    write_state(
+        RelayState(
+            pid=os.getpid(),
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 0,
+            url=stack.relay_url,
+            upstream="simulator",
+            simulate=True,
+            account=None,
+            started_at=time.time(),
+        )
+    )
 
 
 def events(stdout: str) -> list[dict[str, Any]]:
