@@ -102,3 +102,23 @@ def test_simulator_fills_a_one_string_tool_with_the_patch_quoted_in_the_prompt()
         prompt_tokens=10,
     )
     assert without.calls == [("apply_patch", {"input": "echo simulated"})]
+
+
+def test_a_gpt_name_from_codex_is_logged_as_what_it_ran_as(make_simulator):
+    from kimrel_cli.relay.app import create_app
+    from kimrel_cli.relay.context import build_context
+    from kimrel_cli.servers import bind_socket, start_in_thread
+
+    ctx = build_context(RelayConfig(api_key="sk-sim-demo", base_url=make_simulator(), token=TOKEN))
+    server = start_in_thread(create_app(ctx), bind_socket())
+    try:
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        for model in ("gpt-6-luna", "kimi-k2"):
+            answer = httpx.post(
+                server.url + "/v1/responses", json={"model": model, "input": "hi"}, headers=auth
+            )
+            assert answer.status_code == 200
+    finally:
+        server.stop()
+    ctx.log.flush()
+    assert [r.model for r in ctx.log.recent] == ["gpt-6-luna → kimi-k2.5", "kimi-k2"]
