@@ -71,10 +71,12 @@ def auto_compact_limit(info: ModelInfo) -> int:
 
     Codex compares the last turn's total tokens with this figure; the next request then adds a
     tool output (at most TOOL_OUTPUT_TOKENS) and asks for up to `max_output_tokens`, so the
-    limit keeps both free, and never exceeds Codex's own default of 90% of the window.
+    limit keeps both free (with a margin of one more tool output), never exceeds Codex's own
+    default of 90% of the window, and never drops below half of it (tiny windows set in
+    `[limits]` would otherwise compact after every turn).
     """
     headroom = info.context_window - info.max_output_tokens - 2 * TOOL_OUTPUT_TOKENS
-    return max(1, min(info.context_window * 9 // 10, headroom))
+    return min(info.context_window * 9 // 10, max(info.context_window // 2, headroom))
 
 
 def _levels(info: ModelInfo) -> tuple[str | None, list[dict[str, str]]]:

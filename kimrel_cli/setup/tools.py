@@ -76,13 +76,20 @@ def claude_env(relay_url: str, token: str, *, model: str, small_model: str) -> d
 
 
 def codex_catalog_file() -> Path:
-    """kimrel's own copy of the Codex model catalogue (state dir), rewritten when it changed."""
+    """kimrel's own copy of the Codex model catalogue (state dir), rewritten when it changed;
+    settings' `[limits."MODEL"]` (context_window, max_output_tokens) apply."""
+    from kimrel_cli.config import load_settings
+    from kimrel_cli.errors import KimrelError
     from kimrel_cli.files import atomic_write_text
     from kimrel_cli.paths import ensure_dir, state_dir
     from kimrel_cli.setup.codex import catalog_text
 
+    try:
+        limits = load_settings().limits
+    except KimrelError:  # a broken settings file is reported elsewhere; use the catalogue
+        limits = {}
     path = ensure_dir(state_dir()) / CODEX_CATALOG_FILE
-    text = catalog_text()
+    text = catalog_text(limits)
     try:
         current = path.read_text(encoding="utf-8")
     except OSError:

@@ -5,6 +5,8 @@ Skipped, with the reason, without `codex`.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.e2e.codex_support import CODEX, completed, events, start_stack
@@ -67,3 +69,26 @@ def test_three_exec_turns_with_the_same_tool_each_reach_the_model(stack, tmp_pat
         assert len(set(call_ids)) == len(call_ids) == turn
         users = [m["content"] for m in last if m["role"] == "user"]
         assert [p for p in prompts if any(p in str(u) for u in users)] == prompts[:turn]
+
+
+def test_codex_compacts_at_the_catalogue_limit_before_the_window_is_full(stack, tmp_path, sandbox):
+    """A 40,000-token window set in kimrel's `[limits]` reaches Codex through the catalogue
+    launch passes; Codex compacts once a turn's total passes the limit (20,000 here), so no
+    request outgrows the window. Without the catalogue Codex assumes 272K and never compacts."""
+    config = sandbox / "kimrel-config"
+    config.mkdir(exist_ok=True)
+    (config / "config.toml").write_text('[limits."kimi-k2"]\ncontext_window = 40000\n')
+    filler = "lorem ipsum " * 2500  # ~7,500 tokens a turn, as the simulator counts them
+    for turn in range(3):
+        args = [] if turn == 0 else ["resume", "--last"]
+        out = stack.codex_exec(tmp_path, *args, f"turn {turn}: {filler}", model="kimi-k2")
+        assert out.returncode == 0, out.stderr[-2000:]
+    bodies = stack.chat_bodies()
+    compactions = [
+        i
+        for i, b in enumerate(bodies)
+        if "CONTEXT CHECKPOINT COMPACTION" in str(b["messages"][-1]["content"])
+    ]
+    assert compactions, "Codex compacted"
+    assert all(len(json.dumps(b)) / 4 < 40_000 for b in bodies), "every prompt fits the window"
+    assert len(bodies) == 3 + len(compactions)
