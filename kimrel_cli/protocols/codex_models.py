@@ -16,10 +16,11 @@ argument. Pure: the same input gives the same JSON.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from kimrel_cli.catalogue import MODELS, ModelInfo
+from kimrel_cli.catalogue import MODELS, ModelInfo, get_model
 
 # Tool outputs Codex keeps in history are truncated to this many tokens (its catalogue's figure).
 TOOL_OUTPUT_TOKENS = 10_000
@@ -151,3 +152,9 @@ def models_response(models: Iterable[ModelInfo] | None = None) -> dict[str, Any]
     Kimi models, newest first, so the picker's default is the newest)."""
     chosen = list(reversed(MODELS.values())) if models is None else list(models)
     return {"models": [model_info(info, priority) for priority, info in enumerate(chosen, 1)]}
+
+
+def catalog_json(limits: Mapping[str, Mapping[str, int]] | None = None) -> str:
+    """A `model_catalog_json` file's text: every Kimi model, settings' `[limits]` applied."""
+    models = [get_model(model, limits) or MODELS[model] for model in reversed(MODELS)]
+    return json.dumps(models_response(models), indent=1) + "\n"

@@ -92,10 +92,10 @@ def usage_snippets(url: str, token: str | None) -> str:
     """Copy-paste snippets for Claude Code, Codex and the SDKs, with the local token."""
     import shlex
 
-    from kimrel_cli.setup.tools import CODEX_TOKEN_ENV, codex_overrides
+    from kimrel_cli.codex_config import CODEX_TOKEN_ENV, overrides
 
     tok = token or "unused"
-    codex = shlex.join(["codex", *codex_overrides(url, model="kimi-k2.6")])  # what launch passes
+    codex = shlex.join(["codex", *overrides(url, model="kimi-k2.6")])  # what launch passes
     return (
         f"Anthropic base URL: {url}\n"
         f"OpenAI base URL:    {url}/v1\n"

@@ -13,7 +13,6 @@ see protocols/codex_models.py) is written next to config.toml and every profile 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,15 +81,10 @@ def catalog_path(home: Path) -> Path:
     return home / CATALOG_FILE
 
 
-def catalog_text(limits: Mapping[str, Mapping[str, int]] | None = None) -> str:
-    """The catalogue file's text, with settings' `[limits."MODEL"]` overrides applied."""
-    import json
+def catalog_text() -> str:
+    from kimrel_cli.protocols.codex_models import catalog_json
 
-    from kimrel_cli.catalogue import get_model
-    from kimrel_cli.protocols.codex_models import models_response
-
-    models = [get_model(model, limits) or MODELS[model] for model in reversed(MODELS)]
-    return json.dumps(models_response(models), indent=1) + "\n"
+    return catalog_json()
 
 
 def profile_file_text(model: str, catalog: Path | None = None) -> str:

@@ -13,12 +13,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from kimrel_cli import codex_config
+
 INSTALL = {
     "claude": "npm install -g @anthropic-ai/claude-code",
     "codex": "npm install -g @openai/codex",
 }
-CODEX_TOKEN_ENV = "KIMREL_RELAY_TOKEN"
-CODEX_CATALOG_FILE = "codex-models.json"
+CODEX_TOKEN_ENV = codex_config.CODEX_TOKEN_ENV
 
 
 @dataclass(frozen=True)
@@ -75,53 +76,9 @@ def claude_env(relay_url: str, token: str, *, model: str, small_model: str) -> d
     }
 
 
-def codex_catalog_file() -> Path:
-    """kimrel's own copy of the Codex model catalogue (state dir), rewritten when it changed;
-    settings' `[limits."MODEL"]` (context_window, max_output_tokens) apply."""
-    from kimrel_cli.config import load_settings
-    from kimrel_cli.errors import KimrelError
-    from kimrel_cli.files import atomic_write_text
-    from kimrel_cli.paths import ensure_dir, state_dir
-    from kimrel_cli.setup.codex import catalog_text
-
-    try:
-        limits = load_settings().limits
-    except KimrelError:  # a broken settings file is reported elsewhere; use the catalogue
-        limits = {}
-    path = ensure_dir(state_dir()) / CODEX_CATALOG_FILE
-    text = catalog_text(limits)
-    try:
-        current = path.read_text(encoding="utf-8")
-    except OSError:
-        current = None
-    if current != text:
-        atomic_write_text(path, text)
-    return path
-
-
 def codex_overrides(
     relay_url: str, *, model: str, catalog_path: Path | str | None = None
 ) -> list[str]:
-    """`-c` arguments that give Codex the relay as an inline provider (Responses wire API) and
-    the Kimi model catalogue (so `/model` lists Kimi models with their real windows and Codex
-    offers `apply_patch`). Without `catalog_path`, kimrel's copy in the state dir is written."""
-    import json
-
-    catalog = catalog_path if catalog_path is not None else codex_catalog_file()
-    provider = (
-        f'{{name="kimrel relay", base_url="{relay_url}/v1", env_key="{CODEX_TOKEN_ENV}", '
-        'wire_api="responses", request_max_retries=4, stream_max_retries=5, '
-        "stream_idle_timeout_ms=300000}"
-    )
-    return [
-        "-c",
-        f"model_providers.kimrel={provider}",
-        "-c",
-        "model_provider=kimrel",
-        "-c",
-        f'model="{model}"',
-        "-c",
-        'web_search="disabled"',
-        "-c",
-        f"model_catalog_json={json.dumps(str(catalog))}",
-    ]
+    """`-c` arguments that point Codex at the relay, with the Kimi model catalogue
+    (kimrel_cli/codex_config.py, shared with the `kimrel serve` banner)."""
+    return codex_config.overrides(relay_url, model=model, catalog_path=catalog_path)
