@@ -313,9 +313,13 @@ def _codex_catalog(items: list[dict[str, Any]], ctx: RelayContext) -> dict[str, 
 
 
 async def list_models(request: Request, ctx: RelayContext) -> Response:
-    items = await _model_items(request, ctx)
     if is_codex_catalog_request(request):
+        try:
+            items = await _model_items(request, ctx)
+        except KimrelError:  # Codex only needs metadata: a failing upstream shows on /responses
+            items = [{"id": model} for model in MODELS]
         return json_response(_codex_catalog(items, ctx))
+    items = await _model_items(request, ctx)
     if request.headers.get("anthropic-version"):
         models = [_anthropic_model(m, ctx) for m in items]
         return json_response(

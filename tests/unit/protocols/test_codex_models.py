@@ -122,3 +122,19 @@ def test_a_gpt_name_from_codex_is_logged_as_what_it_ran_as(make_simulator):
         server.stop()
     ctx.log.flush()
     assert [r.model for r in ctx.log.recent] == ["gpt-6-luna → kimi-k2.5", "kimi-k2"]
+
+
+def test_codex_still_gets_its_catalogue_when_the_upstream_list_fails(make_simulator):
+    server = start_relay_in_thread(
+        RelayConfig(api_key="sk-sim-unknown", base_url=make_simulator(), token=TOKEN)
+    )
+    try:
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        codex = httpx.get(
+            server.url + "/v1/models", params={"client_version": "0.169.0"}, headers=auth
+        )
+        plain = httpx.get(server.url + "/v1/models", headers=auth)
+    finally:
+        server.stop()
+    assert codex.status_code == 200 and len(codex.json()["models"]) == len(MODELS)
+    assert plain.status_code == 401, "other clients still see the upstream's refusal"
