@@ -232,3 +232,12 @@ def test_codex_setup_writes_the_model_catalogue_and_points_profiles_at_it(sandbo
             cwd=sandbox,
         )
         assert out.returncode == 0, out.stderr[-1000:]
+
+
+def test_codex_setup_default_points_plain_codex_at_the_catalogue_too(sandbox):
+    home = sandbox / "home" / ".codex"
+    result = runner.invoke(app, ["setup", "codex", "--default", "--model", "kimi-k2.6", "--yes"])
+    assert result.exit_code == 0, result.output
+    config = (home / "config.toml").read_text()
+    assert 'model = "kimi-k2.6"' in config
+    assert f'model_catalog_json = "{home / "kimrel-models.json"}"' in config
