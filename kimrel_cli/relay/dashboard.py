@@ -90,7 +90,12 @@ def header_panel(
 
 def usage_snippets(url: str, token: str | None) -> str:
     """Copy-paste snippets for Claude Code, Codex and the SDKs, with the local token."""
+    import shlex
+
+    from kimrel_cli.codex_config import CODEX_TOKEN_ENV, overrides
+
     tok = token or "unused"
+    codex = shlex.join(["codex", *overrides(url, model="kimi-k2.6")])  # what launch passes
     return (
         f"Anthropic base URL: {url}\n"
         f"OpenAI base URL:    {url}/v1\n"
@@ -99,9 +104,7 @@ def usage_snippets(url: str, token: str | None) -> str:
         f"  ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN={tok} ANTHROPIC_MODEL=kimi-k2.6 claude\n"
         "Codex:\n"
         "  kimrel launch codex\n"
-        f'  or: KIMREL_RELAY_TOKEN={tok} codex -c \'model_providers.kimrel={{name="kimrel", '
-        f'base_url="{url}/v1", env_key="KIMREL_RELAY_TOKEN", wire_api="responses"}}\' '
-        "-c model_provider=kimrel -m kimi-k2.6\n"
+        f"  or: {CODEX_TOKEN_ENV}={tok} {codex}\n"
         "Python:\n"
         f'  anthropic.Anthropic(base_url="{url}", auth_token="{tok}")\n'
         f'  openai.OpenAI(base_url="{url}/v1", api_key="{tok}")'

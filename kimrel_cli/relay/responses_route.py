@@ -38,6 +38,14 @@ def _item_ids() -> Any:
     return lambda prefix: f"{prefix}_{secrets.token_hex(12)}"
 
 
+def logged_model(requested: str, upstream_id: str) -> str:
+    """The model as the relay log shows it: a client name mapped to another (a GPT name from
+    Codex's picker) reads `gpt-6-luna → kimi-k2.5`, so the log says what really ran."""
+    if not requested or requested == upstream_id:
+        return upstream_id
+    return f"{requested} → {upstream_id}"
+
+
 def _error(
     ctx: RelayContext, exc: Exception, request: Request, model: str, started: float
 ) -> Response:
@@ -68,6 +76,7 @@ async def handle_responses(request: Request, ctx: RelayContext) -> Response:
     body = await read_json(request)
     requested = str(body.get("model") or "")
     upstream_id, info = ctx.resolve_model(requested)
+    logged = logged_model(requested, upstream_id)
     response_id = "resp_" + secrets.token_hex(16)
     created_at = int(time.time())
     try:
@@ -81,7 +90,7 @@ async def handle_responses(request: Request, ctx: RelayContext) -> Response:
         target = ResponsesTarget(model=upstream_id, info=info, max_output_tokens=cap, images=images)
         chat_body, rctx, notes = responses_to_chat(translated, target)
     except KimrelError as exc:
-        return _error(ctx, exc, request, requested, started)
+        return _error(ctx, exc, request, logged, started)
     for note in notes:
         logger.debug("responses → chat: %s", note)
     headers = ctx.forward_headers(request)
@@ -91,7 +100,7 @@ async def handle_responses(request: Request, ctx: RelayContext) -> Response:
         try:
             result = await ctx.call(CHAT_PATH, chat_body, headers)
         except Exception as exc:
-            return _error(ctx, exc, request, requested, started)
+            return _error(ctx, exc, request, logged, started)
         answer = chat_to_responses(
             result.data, rctx, response_id=response_id, created_at=created_at, item_ids=_item_ids()
         )
@@ -99,7 +108,7 @@ async def handle_responses(request: Request, ctx: RelayContext) -> Response:
         usage = answer.get("usage") or {}
         ctx.record(
             route=request.url.path,
-            model=requested,
+            model=logged,
             status=200,
             started=started,
             tokens_in=usage.get("input_tokens"),
@@ -114,7 +123,7 @@ async def handle_responses(request: Request, ctx: RelayContext) -> Response:
         raw = await stack.enter_async_context(ctx.open_stream(CHAT_PATH, chat_body, headers))
     except Exception as exc:
         await stack.aclose()
-        return _error(ctx, exc, request, requested, started)
+        return _error(ctx, exc, request, logged, started)
     tx = ChatToResponsesStream(
         rctx, response_id=response_id, created_at=created_at, item_ids=_item_ids()
     )
@@ -150,7 +159,7 @@ async def handle_responses(request: Request, ctx: RelayContext) -> Response:
             ctx.responses.put(response_id, items + list(final.get("output") or []))
         ctx.record(
             route=request.url.path,
-            model=requested,
+            model=logged,
             status=200,
             started=started,
             tokens_in=usage.get("input_tokens"),

@@ -19,7 +19,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from kimrel_cli.catalogue import MODELS
 from kimrel_cli.errors import KimrelError, UpstreamUnavailable
+from kimrel_cli.protocols.codex_models import models_response
 from kimrel_cli.protocols.sse import DONE, encode_data
 from kimrel_cli.relay.context import RelayContext
 from kimrel_cli.relay.forward import (
@@ -290,7 +292,33 @@ async def _model_items(request: Request, ctx: RelayContext) -> list[dict[str, An
     return [m for m in data.get("data") or [] if isinstance(m, dict)]
 
 
+def is_codex_catalog_request(request: Request) -> bool:
+    """Codex's model-catalogue fetch: `GET /v1/models?client_version=0.169.0` (codex-rs
+    models-manager); its user agent starts `codex_` and it sends an `originator` header."""
+    if "client_version" in request.query_params:
+        return True
+    agent = request.headers.get("user-agent", "").lower()
+    return agent.startswith("codex_") and "originator" in request.headers
+
+
+def _codex_catalog(items: list[dict[str, Any]], ctx: RelayContext) -> dict[str, Any]:
+    """Codex's `{"models": [ModelInfo…]}` for the upstream models kimrel knows (limits applied)."""
+    known = []
+    for item in items:
+        _, info = ctx.resolve_model(str(item.get("id")))
+        if info is not None and info.id == item.get("id"):
+            known.append(info)
+    known.sort(key=lambda info: list(MODELS).index(info.id), reverse=True)  # newest first
+    return models_response(known)
+
+
 async def list_models(request: Request, ctx: RelayContext) -> Response:
+    if is_codex_catalog_request(request):
+        try:
+            items = await _model_items(request, ctx)
+        except KimrelError:  # Codex only needs metadata: a failing upstream shows on /responses
+            items = [{"id": model} for model in MODELS]
+        return json_response(_codex_catalog(items, ctx))
     items = await _model_items(request, ctx)
     if request.headers.get("anthropic-version"):
         models = [_anthropic_model(m, ctx) for m in items]

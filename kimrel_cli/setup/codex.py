@@ -5,7 +5,9 @@ Writes `[model_providers.kimrel]` pointing at the relay's `/v1` with `wire_api =
 one profile per model the way the installed Codex reads them: `$CODEX_HOME/<name>.config.toml`
 from 0.134.0 on (a legacy `[profiles.<name>]` table then stops `--profile` from starting), or
 `[profiles.<name>]` tables for 0.95–0.133. Profile names are plain (`kimi-k2-6`), since
-`--profile` rejects dots.
+`--profile` rejects dots. From 0.134.0 on, `kimrel-models.json` (Codex's model-catalogue format,
+see protocols/codex_models.py) is written next to config.toml and every profile points
+`model_catalog_json` at it: Codex's `/model` then lists the Kimi models with their windows.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from kimrel_cli.errors import ConfigError, SetupError
 
 PROVIDER = "kimrel"
 PROFILE_FILES_SINCE = (0, 134, 0)
+CATALOG_FILE = "kimrel-models.json"
 RESPONSES_SINCE = (0, 95, 0)
 
 
@@ -56,7 +59,7 @@ def _parse(text: str, path: str) -> object:
         ) from None
 
 
-def _profile_table(model: str) -> object:
+def _profile_table(model: str, catalog: Path | None = None) -> object:
     import tomlkit
 
     table = tomlkit.table()
@@ -68,17 +71,30 @@ def _profile_table(model: str) -> object:
         table["model_context_window"] = info.context_window
         if info.thinking != "none":
             table["model_reasoning_effort"] = "medium"
+    if catalog is not None:
+        table["model_catalog_json"] = str(catalog)
     return table
 
 
-def profile_file_text(model: str) -> str:
+def catalog_path(home: Path) -> Path:
+    """The Kimi model catalogue setup writes next to config.toml (`model_catalog_json`)."""
+    return home / CATALOG_FILE
+
+
+def catalog_text() -> str:
+    from kimrel_cli.protocols.codex_models import catalog_json
+
+    return catalog_json()
+
+
+def profile_file_text(model: str, catalog: Path | None = None) -> str:
     import tomlkit
 
     doc = tomlkit.document()
     doc.add(
         tomlkit.comment(f"Written by `kimrel setup codex`: codex --profile {profile_name(model)}")
     )
-    for key, value in _profile_table(model).items():  # type: ignore[attr-defined]
+    for key, value in _profile_table(model, catalog).items():  # type: ignore[attr-defined]
         doc[key] = value
     return doc.as_string()
 
@@ -87,7 +103,9 @@ def uses_profile_files(version: tuple[int, ...]) -> bool:
     return not version or version >= PROFILE_FILES_SINCE
 
 
-def apply_config(text: str, options: CodexOptions, path: str = "config.toml") -> str:
+def apply_config(
+    text: str, options: CodexOptions, path: str = "config.toml", catalog: Path | None = None
+) -> str:
     """config.toml with kimrel's provider (and, for Codex < 0.134, its profile tables)."""
     import tomlkit
 
@@ -124,6 +142,8 @@ def apply_config(text: str, options: CodexOptions, path: str = "config.toml") ->
     if options.default_model:
         doc["model"] = options.default_model  # type: ignore[index]
         doc["model_provider"] = PROVIDER  # type: ignore[index]
+        if catalog is not None:
+            doc["model_catalog_json"] = str(catalog)  # type: ignore[index]
     return doc.as_string()  # type: ignore[attr-defined]
 
 
@@ -132,12 +152,14 @@ def changes(
 ) -> dict[Path, str | None]:
     """Every file kimrel wants in CODEX_HOME, from the current texts (None = absent)."""
     config = home / "config.toml"
+    catalog = catalog_path(home) if uses_profile_files(options.version) else None
     out: dict[Path, str | None] = {
-        config: apply_config(current.get(config) or "", options, str(config))
+        config: apply_config(current.get(config) or "", options, str(config), catalog)
     }
-    if uses_profile_files(options.version):
+    if catalog is not None:
+        out[catalog] = catalog_text()
         for model in options.models:
-            out[home / f"{profile_name(model)}.config.toml"] = profile_file_text(model)
+            out[home / f"{profile_name(model)}.config.toml"] = profile_file_text(model, catalog)
     return out
 
 

@@ -1,7 +1,8 @@
 """The real tools kimrel configures: finding them, their versions, and how to point them at the relay.
 
-`claude_env` and `codex_overrides` are pure: they build the environment / `-c` overrides that
-make Claude Code and Codex talk to the relay without touching any config file.
+`claude_env` and `codex_overrides` build the environment / `-c` overrides that make Claude Code
+and Codex talk to the relay without touching any of their config files (`codex_overrides` keeps
+its model catalogue in kimrel's state dir unless given a path).
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
+
+from kimrel_cli import codex_config
 
 INSTALL = {
     "claude": "npm install -g @anthropic-ai/claude-code",
     "codex": "npm install -g @openai/codex",
 }
-CODEX_TOKEN_ENV = "KIMREL_RELAY_TOKEN"
+CODEX_TOKEN_ENV = codex_config.CODEX_TOKEN_ENV
 
 
 @dataclass(frozen=True)
@@ -72,20 +76,9 @@ def claude_env(relay_url: str, token: str, *, model: str, small_model: str) -> d
     }
 
 
-def codex_overrides(relay_url: str, *, model: str) -> list[str]:
-    """`-c` arguments that give Codex the relay as an inline provider (Responses wire API)."""
-    provider = (
-        f'{{name="kimrel relay", base_url="{relay_url}/v1", env_key="{CODEX_TOKEN_ENV}", '
-        'wire_api="responses", request_max_retries=4, stream_max_retries=5, '
-        "stream_idle_timeout_ms=300000}"
-    )
-    return [
-        "-c",
-        f"model_providers.kimrel={provider}",
-        "-c",
-        "model_provider=kimrel",
-        "-c",
-        f'model="{model}"',
-        "-c",
-        'web_search="disabled"',
-    ]
+def codex_overrides(
+    relay_url: str, *, model: str, catalog_path: Path | str | None = None
+) -> list[str]:
+    """`-c` arguments that point Codex at the relay, with the Kimi model catalogue
+    (kimrel_cli/codex_config.py, shared with the `kimrel serve` banner)."""
+    return codex_config.overrides(relay_url, model=model, catalog_path=catalog_path)

@@ -4,6 +4,9 @@
 - reasoning first on thinking models: "Considering: " + the same text;
 - a tool call when tools are offered and the request forces one, or the last user message names
   an offered tool; arguments are valid against the tool's JSON schema;
+- a tool whose arguments are one string (Codex's `apply_patch`, bridged from a freeform tool)
+  gets the `*** Begin Patch … *** End Patch` block quoted in the prompt, when there is one, so
+  a prompt can ask for a real edit;
 - after a tool result as the last message: "The tool returned: " + the result;
 - max_tokens cuts the answer (finish "length"); a stop sequence cuts before it (finish "stop").
 """
@@ -53,6 +56,29 @@ def value_for(schema: Any, prompt: str, depth: int = 0) -> Any:
     return "echo simulated"
 
 
+PATCH_BEGIN = "*** Begin Patch"
+PATCH_END = "*** End Patch"
+
+
+def quoted_patch(text: str) -> str | None:
+    """The first `*** Begin Patch … *** End Patch` block in `text` (markers included)."""
+    start = text.find(PATCH_BEGIN)
+    end = text.find(PATCH_END, start + 1) if start >= 0 else -1
+    return text[start : end + len(PATCH_END)] + "\n" if end >= 0 else None
+
+
+def with_quoted_patch(args: Any, schema: Any, text: str) -> Any:
+    """Put a patch quoted in the prompt into a tool whose one argument is a string."""
+    patch = quoted_patch(text)
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    if patch is None or not isinstance(args, dict) or not isinstance(props, dict):
+        return args
+    strings = [k for k, v in props.items() if isinstance(v, dict) and v.get("type") == "string"]
+    if len(props) == 1 and len(strings) == 1 and strings[0] in args:
+        return {**args, strings[0]: patch}
+    return args
+
+
 @dataclass
 class Plan:
     reasoning: str | None
@@ -99,6 +125,7 @@ def plan_answer(
         if chosen is not None:
             schema = dict(tools)[chosen]
             args = value_for(schema or {"type": "object"}, prompt)
+            args = with_quoted_patch(args, schema, last_user_text)
             calls.append((chosen, args if isinstance(args, dict) else {"value": args}))
             text = None
     plan = Plan(reasoning=reasoning, text=text, calls=calls, prompt_tokens=prompt_tokens)

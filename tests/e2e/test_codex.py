@@ -96,3 +96,55 @@ def test_codex_runs_a_shell_command_and_finishes_the_turn(tmp_path, relay_cleanu
         e for e in events if e.get("type") == "item.completed" and e["item"]["type"] == "reasoning"
     ]
     assert reasoning, "thinking from kimi-k2.6 reached Codex as reasoning items"
+
+
+def launch_args(tmp_path, *args):
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    (tmp_path / "home" / ".codex").mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "kimrel_cli", "launch", "codex", "--simulate", *args]
+    out = subprocess.run(
+        command,
+        cwd=work,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    return out, [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def test_the_session_id_codex_prints_resumes_through_launch(tmp_path):
+    """Codex prints `codex resume ID`; through kimrel that is `kimrel launch codex resume ID`
+    (here its non-interactive form `exec resume ID`): same thread, and the model gets the
+    earlier turn (its tool output included) again."""
+    from kimrel_cli.relay.state import clear_state, relay_token
+    from tests.e2e.codex_support import advertise, start_stack
+
+    stack = start_stack(token=relay_token())
+    advertise(stack)
+    try:
+        first, events = launch_args(
+            tmp_path, "exec", "--skip-git-repo-check", "--json", "please use exec_command to look"
+        )
+        assert first.returncode == 0, first.stderr[-2000:]
+        thread = next(e["thread_id"] for e in events if e.get("type") == "thread.started")
+        again, events = launch_args(
+            tmp_path, "exec", "--skip-git-repo-check", "--json", "resume", thread, "say hi again"
+        )
+    finally:
+        clear_state()
+        stack.stop()
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert next(e["thread_id"] for e in events if e.get("type") == "thread.started") == thread
+    final = [
+        e["item"]["text"]
+        for e in events
+        if e.get("type") == "item.completed" and e["item"]["type"] == "agent_message"
+    ]
+    assert final == ["Simulated reply to: say hi again"]
+    last = stack.chat_bodies()[-1]["messages"]
+    assert any("please use exec_command to look" in str(m["content"]) for m in last)
+    tools = [m["content"] for m in last if m["role"] == "tool"]
+    assert len(tools) == 1 and "simulated" in tools[0]

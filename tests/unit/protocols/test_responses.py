@@ -461,3 +461,61 @@ def test_any_chunking_gives_a_well_formed_responses_stream_the_sdk_accepts(answe
         )
     parsed = sdk_final(events)
     assert parsed is not None and len(parsed.output) == len(expected)
+
+
+APPLY_PATCH = {
+    "type": "custom",
+    "name": "apply_patch",
+    "description": "Use the `apply_patch` tool to edit files.",
+    "format": {"type": "grammar", "syntax": "lark", "definition": 'start: "*** Begin Patch"'},
+}
+PATCH = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch\n"
+
+
+def test_apply_patch_streams_back_as_a_custom_tool_call_in_any_chunking():
+    ctx = translate({"input": "x", "tools": [APPLY_PATCH]})[1]
+    arguments = json.dumps({"input": PATCH})
+    for size in (1, 7, len(arguments)):
+        frags = [arguments[i : i + size] for i in range(0, len(arguments), size)]
+        chunks = [
+            delta(
+                role="assistant",
+                tool_calls=[
+                    {
+                        "index": 0,
+                        "id": "functions.apply_patch:0",
+                        "type": "function",
+                        "function": {"name": "apply_patch", "arguments": ""},
+                    }
+                ],
+            )
+        ]
+        chunks += [delta(tool_calls=[{"index": 0, "function": {"arguments": f}}]) for f in frags]
+        chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+        events, _ = stream(chunks, ctx)
+        final = check_responses_stream(events)
+        [item] = final["output"]
+        assert item["type"] == "custom_tool_call" and item["name"] == "apply_patch"
+        assert item["input"] == PATCH
+        assert item["call_id"].endswith("_functions.apply_patch:0")
+        names = [name for name, _ in events]
+        assert "response.custom_tool_call_input.done" in names
+        assert "response.function_call_arguments.delta" not in names
+        done = [d for n, d in events if n == "response.custom_tool_call_input.done"]
+        assert done[0]["input"] == PATCH
+
+
+def test_custom_tool_call_and_its_output_go_back_as_a_function_call_and_tool_message():
+    call_id = client_call_id("resp_abcdefgh", "functions.apply_patch:0")
+    items = [
+        {"role": "user", "content": "edit"},
+        {"type": "custom_tool_call", "call_id": call_id, "name": "apply_patch", "input": PATCH},
+        {"type": "custom_tool_call_output", "call_id": call_id, "output": "Success. Done."},
+    ]
+    chat = translate({"input": items, "tools": [APPLY_PATCH]})[0]
+    assistant, tool = chat["messages"][-2:]
+    [call] = assistant["tool_calls"]
+    assert call["function"]["name"] == "apply_patch"
+    assert json.loads(call["function"]["arguments"]) == {"input": PATCH}
+    assert tool == {"role": "tool", "tool_call_id": call["id"], "content": "Success. Done."}
+    assert call["id"] == "functions.apply_patch:0", "Kimi gets its own id form back"

@@ -97,3 +97,16 @@ def test_snippets_carry_both_base_urls_and_the_token():
     assert 'base_url="http://127.0.0.1:8723/v1"' in text
     assert "ANTHROPIC_AUTH_TOKEN=kr-local-abc" in text
     assert "kimrel launch codex" in text
+
+
+def test_codex_snippet_is_exactly_what_launch_passes():
+    import shlex
+
+    from kimrel_cli.setup.tools import codex_overrides
+
+    text = usage_snippets("http://127.0.0.1:8723", "kr-local-abc")
+    [line] = [ln for ln in text.splitlines() if "KIMREL_RELAY_TOKEN=kr-local-abc codex " in ln]
+    args = shlex.split(line.split("codex ", 1)[1])
+    assert args == codex_overrides("http://127.0.0.1:8723", model="kimi-k2.6")
+    assert any(a.startswith("model_catalog_json=") for a in args)
+    assert any("request_max_retries=4" in a for a in args)

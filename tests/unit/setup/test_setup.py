@@ -212,3 +212,32 @@ def test_config_error_type_for_invalid_json():
             ),
         )
     assert info.value.line == 1
+
+
+def test_codex_setup_writes_the_model_catalogue_and_points_profiles_at_it(sandbox):
+    home = sandbox / "home" / ".codex"
+    assert runner.invoke(app, ["setup", "codex", "--yes"]).exit_code == 0
+    catalogue = json.loads((home / "kimrel-models.json").read_text())
+    assert {m["slug"] for m in catalogue["models"]} == set(codex.MODELS)
+    profile = (home / "kimi-k2.config.toml").read_text()
+    assert f'model_catalog_json = "{home / "kimrel-models.json"}"' in profile
+    assert "model_catalog_json" not in (home / "config.toml").read_text()  # plain codex unchanged
+    if shutil.which("codex"):  # Codex refuses to start on a catalogue it cannot decode
+        out = subprocess.run(
+            ["codex", "--profile", "kimi-k2", "debug", "prompt-input", "hi"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            cwd=sandbox,
+        )
+        assert out.returncode == 0, out.stderr[-1000:]
+
+
+def test_codex_setup_default_points_plain_codex_at_the_catalogue_too(sandbox):
+    home = sandbox / "home" / ".codex"
+    result = runner.invoke(app, ["setup", "codex", "--default", "--model", "kimi-k2.6", "--yes"])
+    assert result.exit_code == 0, result.output
+    config = (home / "config.toml").read_text()
+    assert 'model = "kimi-k2.6"' in config
+    assert f'model_catalog_json = "{home / "kimrel-models.json"}"' in config
