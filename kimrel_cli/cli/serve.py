@@ -139,7 +139,7 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON on st
             {
                 "running": state is not None,
                 "answering": answering,
-                **(asdict(state) if state else {}),
+                **({k: v for k, v in asdict(state).items() if k != "token"} if state else {}),
             }
         )
     elif state is None:
@@ -156,11 +156,11 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON on st
 
 @serve_app.command("token")
 def token() -> None:
-    """Print the relay's local token (for Codex's auth.command, scripts)."""
+    """Print the running relay's local token, else the stored one (Codex's auth.command, scripts)."""
     from kimrel_cli.cli.output import print_raw
-    from kimrel_cli.relay.state import relay_token
+    from kimrel_cli.relay.state import running_token
 
-    print_raw(relay_token() + "\n")
+    print_raw(running_token() + "\n")
 
 
 def register(app: typer.Typer) -> None:

@@ -100,7 +100,7 @@ def claude_code(
     """
     from kimrel_cli.config import load_settings
     from kimrel_cli.errors import SetupError
-    from kimrel_cli.relay.state import relay_token
+    from kimrel_cli.relay.state import running_token
     from kimrel_cli.setup.claude_code import ClaudeOptions, apply, settings_path
 
     if scope not in ("user", "project", "local"):
@@ -114,7 +114,7 @@ def claude_code(
         base_url=_relay_url() if via == "relay" else settings.base_url,
         model=model or settings.default_model,
         small_model=small_model or settings.small_model,
-        token=relay_token() if via == "relay" else None,
+        token=running_token() if via == "relay" else None,
         account=account or (settings.default_account if via == "direct" else None),
     )
     new = apply(_read(path), options, str(path))

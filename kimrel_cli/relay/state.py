@@ -1,7 +1,8 @@
 """The relay's state file (where it listens, its pid) and its local token, in the state dir.
 
-`kimrel serve` writes `relay.json` when it starts and removes it when it stops; `launch`,
-`setup`, `status` and `serve status` read it. The local token (`relay-token`, mode 0600) is what
+`kimrel serve` writes `relay.json` (0600) when it starts and removes it when it stops; `launch`,
+`setup`, `status` and `serve status` read it, and take the token to present from it
+(`running_token`), so a relay started with `--token T` is usable too. The local token (`relay-token`, mode 0600) is what
 clients present to the relay instead of the real key; it is created once and reused.
 """
 
@@ -29,6 +30,7 @@ class RelayState:
     account: str | None
     started_at: float
     token_required: bool = True
+    token: str | None = None  # the token this relay accepts (relay.json is 0600, like relay-token)
 
 
 def state_file() -> Path:
@@ -50,6 +52,14 @@ def relay_token() -> str:
     paths.ensure_dir(path.parent)
     atomic_write_text(path, token + "\n", mode=0o600)
     return token
+
+
+def running_token(state: RelayState | None = None) -> str:
+    """The token the running relay accepts (`serve --token T` included), else the stored one."""
+    state = state if state is not None else read_state()
+    if state is not None and state.token:
+        return state.token
+    return relay_token()
 
 
 def write_state(state: RelayState) -> None:
