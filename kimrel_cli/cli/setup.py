@@ -264,7 +264,10 @@ def undo(
     if tool not in ("claude-code", "codex"):
         raise SetupError(f"unknown tool {tool!r}", hint="Use claude-code or codex.")
     if list_only:
-        for item in list_backups(tool):
+        backups = list_backups(tool)
+        if not backups:
+            out().print(f"no backups for {tool}: kimrel has not changed its configuration")
+        for item in backups:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(item.created))
             out().print(f"{item.id}  {when}  " + ", ".join(item.files))
         return

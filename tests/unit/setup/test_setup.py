@@ -212,3 +212,81 @@ def test_config_error_type_for_invalid_json():
             ),
         )
     assert info.value.line == 1
+
+
+def test_undo_keeps_what_the_tool_added_and_takes_back_only_kimrels_keys(sandbox):
+    home = sandbox / "home" / ".codex"
+    home.mkdir(parents=True)
+    config = home / "config.toml"
+    config.write_text('# mine\nmodel = "o3"\n')
+    config.chmod(0o644)
+    assert runner.invoke(app, ["setup", "codex", "--default", "--yes"]).exit_code == 0
+    # what Codex itself writes during ordinary use
+    config.write_text(
+        config.read_text()
+        + '\n[projects."/work/x"]\ntrust_level = "trusted"\n\n[notice]\nhide = true\n'
+    )
+    result = runner.invoke(app, ["setup", "undo", "codex"])
+    assert result.exit_code == 0, result.stderr
+    text = config.read_text()
+    assert text.startswith('# mine\nmodel = "o3"\n'), text
+    assert "trust_level" in text and "[notice]" in text
+    assert "kimrel" not in text and "model_provider" not in text
+    assert sorted(p.name for p in home.iterdir()) == ["config.toml"]
+    assert stat.S_IMODE(config.stat().st_mode) == 0o644
+
+
+def test_undo_still_refuses_when_kimrels_own_key_was_changed(sandbox):
+    assert runner.invoke(app, ["setup", "codex", "--yes"]).exit_code == 0
+    config = sandbox / "home" / ".codex" / "config.toml"
+    config.write_text(
+        config.read_text().replace("request_max_retries = 4", "request_max_retries = 9")
+    )
+    refused = runner.invoke(app, ["setup", "undo", "codex"])
+    assert refused.exit_code == 1 and "request_max_retries" in refused.stderr
+
+
+def test_claude_undo_keeps_mode_and_removes_the_folder_it_created(sandbox):
+    user = sandbox / "home" / ".claude" / "settings.json"
+    user.parent.mkdir(parents=True)
+    user.write_text('{"theme": "dark"}\n')
+    user.chmod(0o644)
+    assert runner.invoke(app, ["setup", "claude-code", "--yes"]).exit_code == 0
+    assert stat.S_IMODE(user.stat().st_mode) == 0o600
+    user.write_text(user.read_text().replace('"dark"', '"light"'))  # Claude Code's /theme
+    assert runner.invoke(app, ["setup", "undo", "claude-code"]).exit_code == 0
+    assert json.loads(user.read_text()) == {"theme": "light"}
+    assert stat.S_IMODE(user.stat().st_mode) == 0o644
+    project = sandbox / "cwd" / ".claude"
+    args = ["setup", "claude-code", "--scope", "project", "--via", "direct", "--yes"]
+    assert runner.invoke(app, args).exit_code == 0 and project.is_dir()
+    assert runner.invoke(app, ["setup", "undo", "claude-code"]).exit_code == 0
+    assert not project.exists(), "the empty .claude/ kimrel created is gone"
+
+
+def test_undo_list_without_backups_says_so(sandbox):
+    result = runner.invoke(app, ["setup", "undo", "codex", "--list"])
+    assert result.exit_code == 0 and "no backups" in result.stdout
+
+
+@pytest.mark.skipif(
+    shutil.which("codex") is None, reason="codex is not installed (npm install -g @openai/codex)"
+)
+def test_undo_after_the_real_codex_changed_its_config(sandbox):
+    home = sandbox / "home" / ".codex"
+    assert runner.invoke(app, ["setup", "codex", "--yes"]).exit_code == 0
+    added = subprocess.run(
+        ["codex", "mcp", "add", "probe", "--", "echo", "hi"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        cwd=sandbox,
+    )
+    assert added.returncode == 0, added.stderr[-1000:]
+    assert "mcp_servers" in (home / "config.toml").read_text(), "Codex wrote its own table"
+    result = runner.invoke(app, ["setup", "undo", "codex"])
+    assert result.exit_code == 0, result.stderr
+    text = (home / "config.toml").read_text()
+    assert "probe" in text and "model_providers" not in text
+    assert not (home / "kimi-k2-6.config.toml").exists()
