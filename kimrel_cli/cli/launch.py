@@ -139,7 +139,12 @@ def _check_tool(name: str) -> None:
 TOOL_HELP = "\n\nThe tool's own help: kimrel launch {tool} -- --help"
 
 
-@launch_app.command("claude", context_settings=PASS, epilog=TOOL_HELP.format(tool="claude"))
+@launch_app.command(
+    "claude",
+    context_settings=PASS,
+    epilog=TOOL_HELP.format(tool="claude"),
+    options_metavar="[OPTIONS] [CLAUDE ARGS]...",
+)
 def claude(
     ctx: typer.Context,
     simulate: bool = typer.Option(
@@ -188,7 +193,12 @@ def claude(
     raise typer.Exit(code)
 
 
-@launch_app.command("codex", context_settings=PASS, epilog=TOOL_HELP.format(tool="codex"))
+@launch_app.command(
+    "codex",
+    context_settings=PASS,
+    epilog=TOOL_HELP.format(tool="codex"),
+    options_metavar="[OPTIONS] [CODEX ARGS]...",
+)
 def codex(
     ctx: typer.Context,
     simulate: bool = typer.Option(
