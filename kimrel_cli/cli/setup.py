@@ -18,7 +18,7 @@ def _apply(
 ) -> None:
     import sys
 
-    from kimrel_cli.cli.output import err, info, success
+    from kimrel_cli.cli.output import info, out, success
     from kimrel_cli.errors import SetupError
     from kimrel_cli.setup.backups import apply_changes, pending_changes, read_bytes
     from kimrel_cli.setup.diff import coloured, unified
@@ -32,7 +32,7 @@ def _apply(
         diff = unified(
             str(path), None if before is None else before.decode("utf-8", "replace"), text
         )
-        err().print(coloured(diff))
+        out().print(coloured(diff), end="")  # the diff is the output: `> change.diff` works
     if dry_run:
         info("dry run: nothing was written")
         return

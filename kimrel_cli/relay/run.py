@@ -381,29 +381,8 @@ def _start_failure(log_path: Any, offset: int, returncode: int) -> KimrelError:
 
 
 def health_ok(url: str, timeout: float = 1.0) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(url + "/health", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
+    return relay_state.health_ok(url, timeout)
 
 
 def stop_background(timeout: float = 10.0) -> relay_state.RelayState | None:
-    """SIGTERM the relay named in relay.json, wait for it to go, clear the file."""
-    state = relay_state.read_state()
-    if state is None:
-        relay_state.clear_state()
-        return None
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(state.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and relay_state.pid_alive(state.pid):
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(state.pid, os.WNOHANG)  # reap it if it is our own child
-        time.sleep(0.05)
-    if relay_state.pid_alive(state.pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(state.pid, signal.SIGKILL)
-    relay_state.clear_state(state.pid)
-    return state
+    return relay_state.stop_running(timeout)

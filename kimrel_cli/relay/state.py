@@ -77,13 +77,19 @@ def clear_state(pid: int | None = None) -> None:
 
 
 def pid_alive(pid: int) -> bool:
+    """True while `pid` runs. A zombie (exited, not yet reaped by its parent or init) is dead:
+    some inits reap orphans seconds late, and `serve stop` would wait for that."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True  # no /proc (macOS): signal 0 is all we have
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
 
 def read_state(*, check_alive: bool = True) -> RelayState | None:
@@ -95,4 +101,56 @@ def read_state(*, check_alive: bool = True) -> RelayState | None:
         return None
     if check_alive and not pid_alive(state.pid):
         return None
+    return state
+
+
+def health_ok(url: str, timeout: float = 1.0) -> bool:
+    """Does the relay at `url` answer GET /health with 200? (stdlib only: `serve status`,
+    `serve stop` and `setup` stay fast by not importing httpx.)"""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    try:
+        connection.request("GET", "/health")
+        return connection.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+def stop_running(timeout: float = 10.0) -> RelayState | None:
+    """SIGTERM the relay named in relay.json, wait for it to stop serving, clear the file.
+
+    The relay clears relay.json itself once it has stopped serving (port closed, in-flight
+    requests done); waiting for that, not for the process to be gone and reaped, keeps
+    `serve stop` well under a second. SIGKILL only if it does neither within `timeout`.
+    """
+    import signal
+    import time
+
+    state = read_state()
+    if state is None:
+        clear_state()
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(state.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+
+    def serving() -> bool:
+        current = read_state(check_alive=False)
+        return current is not None and current.pid == state.pid
+
+    while time.monotonic() < deadline and pid_alive(state.pid) and serving():
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(state.pid, os.WNOHANG)  # reap it if it is our own child
+        time.sleep(0.02)
+    if pid_alive(state.pid) and serving():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(state.pid, signal.SIGKILL)
+    clear_state(state.pid)
     return state

@@ -111,7 +111,8 @@ def test_undo_refuses_after_a_hand_edit_unless_forced(sandbox):
 
 def test_dry_run_writes_nothing_and_shows_a_diff(sandbox):
     result = runner.invoke(app, ["setup", "codex", "--dry-run"])
-    assert result.exit_code == 0 and '+wire_api = "responses"' in result.stderr
+    assert result.exit_code == 0 and '+wire_api = "responses"' in result.stdout
+    assert "+wire_api" not in result.stderr and "dry run" in result.stderr
     assert not (sandbox / "home" / ".codex").exists()
 
 
