@@ -291,3 +291,68 @@ def test_undo_after_the_real_codex_changed_its_config(sandbox):
     text = (home / "config.toml").read_text()
     assert "probe" in text and "model_providers" not in text
     assert not (home / "kimi-k2-6.config.toml").exists()
+
+
+def test_unknown_models_and_accounts_are_refused_with_a_suggestion(sandbox):
+    bad_model = runner.invoke(app, ["setup", "claude-code", "--model", "kimi-k2.7", "--yes"])
+    assert bad_model.exit_code == 1 and "did you mean" in bad_model.stderr.lower()
+    bad_small = runner.invoke(app, ["setup", "claude-code", "--small-model", "kimi-k9", "--yes"])
+    assert bad_small.exit_code == 1 and "--small-model" in bad_small.stderr
+    bad_codex = runner.invoke(app, ["setup", "codex", "--default", "--model", "kimi-k9", "--yes"])
+    assert bad_codex.exit_code == 1 and "unknown model" in bad_codex.stderr
+    nope = ["setup", "claude-code", "--via", "direct", "--account", "nope", "--yes"]
+    bad_account = runner.invoke(app, nope)
+    assert bad_account.exit_code == 1 and "unknown account 'nope'" in bad_account.stderr
+    assert not (sandbox / "home" / ".claude" / "settings.json").exists()
+    assert not (sandbox / "home" / ".codex").exists()
+
+
+def test_the_key_helper_runs_kimrel_by_absolute_path_and_a_move_is_detected(sandbox):
+    import shlex
+
+    args = ["setup", "claude-code", "--via", "direct", "--yes"]
+    assert runner.invoke(app, args).exit_code == 0
+    path = sandbox / "home" / ".claude" / "settings.json"
+    settings = json.loads(path.read_text())
+    program = shlex.split(settings["apiKeyHelper"])[0]
+    assert Path(program).is_absolute() and Path(program).exists(), settings["apiKeyHelper"]
+    # Claude Code runs the helper with its own PATH, which need not contain kimrel's venv
+    ran = subprocess.run(
+        [program, "--version"], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}
+    )
+    assert ran.returncode == 0 and "kimrel" in ran.stdout
+    settings["apiKeyHelper"] = "/gone/venv/bin/kimrel key print"
+    path.write_text(json.dumps(settings))
+    status = runner.invoke(app, ["setup", "status", "--json"])
+    rows = {row["tool"]: row for row in json.loads(status.stdout)["tools"]}
+    assert rows["claude-code"]["via"] == "direct"
+    assert "/gone/venv/bin/kimrel no longer exists" in rows["claude-code"]["problem"]
+
+
+def test_setup_says_when_the_relay_is_not_running(sandbox):
+    result = runner.invoke(app, ["setup", "claude-code", "--yes"])
+    assert result.exit_code == 0
+    assert "kimrel serve --background" in result.stderr and "no relay answers" in result.stderr
+    codex_result = runner.invoke(app, ["setup", "codex", "--yes"])
+    assert "kimrel serve --background" in codex_result.stderr
+
+
+def test_setup_says_the_relay_answers_when_it_does(sandbox, simulator):
+    import os
+    import time
+
+    from kimrel_cli.relay.context import RelayConfig
+    from kimrel_cli.relay.run import start_relay_in_thread
+    from kimrel_cli.relay.state import RelayState, clear_state, write_state
+
+    relay = start_relay_in_thread(RelayConfig(api_key="sk-sim-demo", base_url=simulator))
+    port = int(relay.url.rsplit(":", 1)[1])
+    write_state(
+        RelayState(os.getpid(), "127.0.0.1", port, relay.url, simulator, True, None, time.time())
+    )
+    try:
+        result = runner.invoke(app, ["setup", "claude-code", "--yes"])
+    finally:
+        clear_state()
+        relay.stop()
+    assert result.exit_code == 0 and f"the relay on {relay.url} answers" in result.stderr
