@@ -110,8 +110,10 @@ def _run(tool_name: str, args: list[str], env_extra: dict[str, str]) -> int:
 
 
 def claude_flag_settings(env: dict[str, str]) -> dict[str, Any]:
-    """Claude Code `--settings` content: launch's env, above every settings.json, no key helper."""
-    return {"env": dict(env), "apiKeyHelper": ""}
+    """Claude Code `--settings` content: launch's env, above every settings.json, and no other
+    credential (no key helper, no ANTHROPIC_API_KEY from a settings file or the shell), so only
+    the relay's token goes to the relay."""
+    return {"env": {**env, "ANTHROPIC_API_KEY": ""}, "apiKeyHelper": ""}
 
 
 def launch_codex_overrides(overrides: list[str]) -> list[str]:
@@ -185,7 +187,7 @@ def claude(
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:  # mkstemp: mode 0600
             json.dump(claude_flag_settings(env), handle)
-        code = _run("claude", ["--settings", name, *ctx.args], env)
+        code = _run("claude", ["--settings", name, *ctx.args], {**env, "ANTHROPIC_API_KEY": ""})
     finally:
         os.unlink(name)
     if started:

@@ -107,7 +107,7 @@ claude_only = pytest.mark.skipif(shutil.which("claude") is None, reason="claude 
 codex_only = pytest.mark.skipif(shutil.which("codex") is None, reason="codex is not installed")
 
 
-def _launch_claude(sandbox: Any, prompt: str) -> str:
+def _launch_claude(sandbox: Any, prompt: str, **env: str) -> str:
     out = subprocess.run(
         [*KIMREL, "launch", "claude", "--simulate", "-p", prompt, "--output-format", "json"],
         capture_output=True,
@@ -115,7 +115,7 @@ def _launch_claude(sandbox: Any, prompt: str) -> str:
         timeout=90,
         stdin=subprocess.DEVNULL,
         cwd=sandbox / "cwd",
-        env=_env(),
+        env={**_env(), **env},
     )
     assert out.returncode == 0, (out.stdout + out.stderr)[-2000:]
     return json.loads(out.stdout)["result"]
@@ -135,7 +135,9 @@ def test_claude_launch_before_and_after_setup(sandbox, relays, setup_args):
     recorder, trap, trap_url = relays
     assert _launch_claude(sandbox, "launch one").startswith("Simulated reply to:")
     _setup("claude-code", *setup_args, trap_url=trap_url)
-    assert _launch_claude(sandbox, "launch two").startswith("Simulated reply to:")
+    # an Anthropic key in the user's shell is not sent to the relay either
+    second = _launch_claude(sandbox, "launch two", ANTHROPIC_API_KEY="sk-ant-from-the-shell")
+    assert second.startswith("Simulated reply to:")
     calls = _model_calls(recorder, "/v1/messages")
     assert any(b"launch one" in c["body"] for c in calls)
     assert any(b"launch two" in c["body"] for c in calls)
