@@ -332,7 +332,10 @@ def start_background(opts: ServeOptions, timeout: float = 10.0) -> relay_state.R
             hint="Stop it with: kimrel serve stop",
         )
     log_path = paths.ensure_dir(paths.state_dir()) / "relay.log"
-    with open(log_path, "ab") as log_file:
+    # the banner printed into the log shows the local token: keep the log private
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "ab") as log_file:
         offset = log_file.tell()
         proc = subprocess.Popen(
             [sys.executable, "-m", "kimrel_cli", "serve", *opts.argv()],

@@ -154,5 +154,7 @@ def test_a_relay_started_by_launch_is_said_to_be_left_running(fake_tools):
         state = read_state()
         assert state is not None and state.port == port and state.simulate
         assert "still running" in result.stderr and "kimrel serve stop" in result.stderr
+        log = Path(os.environ["KIMREL_STATE_DIR"]) / "relay.log"
+        assert log.stat().st_mode & 0o077 == 0, "relay.log may show the token: private"
     finally:
         _kimrel("serve", "stop")
