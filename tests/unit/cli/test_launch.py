@@ -158,3 +158,21 @@ def test_a_relay_started_by_launch_is_said_to_be_left_running(fake_tools):
         assert log.stat().st_mode & 0o077 == 0, "relay.log may show the token: private"
     finally:
         _kimrel("serve", "stop")
+
+
+def test_launch_moves_to_a_free_port_when_the_relay_port_is_taken(fake_tools):
+    config = Path(os.environ["KIMREL_CONFIG_DIR"])
+    config.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        (config / "config.toml").write_text(f"[relay]\nport = {port}\n")
+        try:
+            result = _kimrel("launch", "codex", "--simulate", "exec", "hi")
+            assert result.returncode == 0, result.stderr
+            assert f"port {port} is in use by pid {os.getpid()}" in result.stderr
+            state = read_state()
+            assert state is not None and state.port != port
+        finally:
+            _kimrel("serve", "stop")
