@@ -330,6 +330,13 @@ def test_the_key_helper_runs_kimrel_by_absolute_path_and_a_move_is_detected(sand
 
 
 def test_setup_says_when_the_relay_is_not_running(sandbox):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on (not 8723: may be in use here)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (sandbox / "kimrel-config").mkdir(exist_ok=True)
+    (sandbox / "kimrel-config" / "config.toml").write_text(f"[relay]\nport = {port}\n")
     result = runner.invoke(app, ["setup", "claude-code", "--yes"])
     assert result.exit_code == 0
     assert "kimrel serve --background" in result.stderr and "no relay answers" in result.stderr
