@@ -126,10 +126,11 @@ def _launch_claude(sandbox: Any, prompt: str, **env: str) -> str:
     "setup_args",
     [
         ["--via", "relay"],
+        ["--via", "relay", "--scope", "project"],
         ["--via", "direct"],
         ["--via", "direct", "--scope", "project"],
     ],
-    ids=["relay-user", "direct-user", "direct-project"],
+    ids=["relay-user", "relay-project", "direct-user", "direct-project"],
 )
 def test_claude_launch_before_and_after_setup(sandbox, relays, setup_args):
     recorder, trap, trap_url = relays
