@@ -113,14 +113,14 @@ def _start_simulator() -> Any:
 @serve_app.command("stop")
 def stop() -> None:
     """Stop the relay started with --background (or any running `kimrel serve`)."""
-    from kimrel_cli.cli.output import info, success
-    from kimrel_cli.relay.run import stop_background
+    from kimrel_cli.cli.output import out
+    from kimrel_cli.relay.state import stop_running
 
-    state = stop_background()
+    state = stop_running()
     if state is None:
-        info("no relay is running")
+        out().print("no relay is running")
         return
-    success(f"stopped the relay on {state.url} (pid {state.pid})")
+    out().print(f"[green]✓[/green] stopped the relay on {state.url} (pid {state.pid})")
 
 
 @serve_app.command("status")
@@ -128,9 +128,8 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON on st
     """Is a relay running, where, and does it answer?"""
     from dataclasses import asdict
 
-    from kimrel_cli.cli.output import info, print_json
-    from kimrel_cli.relay.run import health_ok
-    from kimrel_cli.relay.state import read_state
+    from kimrel_cli.cli.output import out, print_json
+    from kimrel_cli.relay.state import health_ok, read_state
 
     state = read_state()
     answering = state is not None and health_ok(state.url)
@@ -139,16 +138,19 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON on st
             {
                 "running": state is not None,
                 "answering": answering,
-                **(asdict(state) if state else {}),
+                **({k: v for k, v in asdict(state).items() if k != "token"} if state else {}),
             }
         )
     elif state is None:
-        info("no relay is running (start one with: kimrel serve, or kimrel serve --background)")
+        out().print(
+            "no relay is running (start one with: kimrel serve, or kimrel serve --background)"
+        )
     else:
         mode = "simulator" if state.simulate else (state.account or "KIMREL_API_KEY")
         health = "answering" if answering else "NOT answering"
-        info(
-            f"relay on {state.url} (pid {state.pid}), upstream {state.upstream} [{mode}], {health}"
+        out().print(
+            f"relay on {state.url} (pid {state.pid}), upstream {state.upstream} [{mode}], {health}",
+            markup=False,
         )
     if state is None:
         raise typer.Exit(1)
@@ -156,11 +158,11 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON on st
 
 @serve_app.command("token")
 def token() -> None:
-    """Print the relay's local token (for Codex's auth.command, scripts)."""
+    """Print the running relay's local token, else the stored one (Codex's auth.command, scripts)."""
     from kimrel_cli.cli.output import print_raw
-    from kimrel_cli.relay.state import relay_token
+    from kimrel_cli.relay.state import running_token
 
-    print_raw(relay_token() + "\n")
+    print_raw(running_token() + "\n")
 
 
 def register(app: typer.Typer) -> None:

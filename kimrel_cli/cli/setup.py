@@ -15,10 +15,11 @@ setup_app = typer.Typer(
 
 def _apply(
     tool: str, changes: dict[Path, str | None], *, dry_run: bool, yes: bool, secret_files: set[Path]
-) -> None:
+) -> bool:
+    """Show the diff and write (unless dry run); True when the tool is configured now."""
     import sys
 
-    from kimrel_cli.cli.output import err, info, success
+    from kimrel_cli.cli.output import info, out, success
     from kimrel_cli.errors import SetupError
     from kimrel_cli.setup.backups import apply_changes, pending_changes, read_bytes
     from kimrel_cli.setup.diff import coloured, unified
@@ -26,16 +27,16 @@ def _apply(
     pending = pending_changes(changes)
     if not pending:
         success(f"{tool} is already configured; nothing changed")
-        return
+        return True
     for path, text in pending.items():
         before = read_bytes(path)
         diff = unified(
             str(path), None if before is None else before.decode("utf-8", "replace"), text
         )
-        err().print(coloured(diff))
+        out().print(coloured(diff), end="")  # the diff is the output: `> change.diff` works
     if dry_run:
         info("dry run: nothing was written")
-        return
+        return False
     if not yes:
         if not sys.stdin.isatty():
             raise SetupError(
@@ -47,6 +48,7 @@ def _apply(
     success(
         f"configured {tool} ({len(pending)} file(s)); undo with: kimrel setup undo {tool}  [backup {backup.id}]"
     )
+    return True
 
 
 def _read(path: Path) -> str:
@@ -58,6 +60,59 @@ def _read(path: Path) -> str:
         from kimrel_cli.errors import ConfigError
 
         raise ConfigError(f"{path} is not UTF-8 text; kimrel has not changed it") from None
+
+
+def kimrel_command() -> tuple[str, ...]:
+    """How another program runs this kimrel, by absolute path (tools may not share our PATH).
+
+    The `kimrel` script beside this interpreter (the venv or pipx install running now), else the
+    one on PATH, else `python -m kimrel_cli` with this interpreter.
+    """
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).parent / ("kimrel.exe" if sys.platform == "win32" else "kimrel")
+    if beside.is_file():
+        return (str(beside),)
+    found = shutil.which("kimrel")
+    if found:
+        return (str(Path(found).resolve().parent / Path(found).name),)
+    return (sys.executable, "-m", "kimrel_cli")
+
+
+def _check_model(name: str, option: str) -> str:
+    import difflib
+
+    from kimrel_cli.catalogue import MODELS
+    from kimrel_cli.errors import SetupError
+
+    if name in MODELS:
+        return name
+    close = difflib.get_close_matches(name, list(MODELS), n=1)
+    hint = f"Did you mean {close[0]!r}? " if close else ""
+    raise SetupError(
+        f"unknown model {name!r} for {option}",
+        hint=hint + "Models: " + ", ".join(MODELS) + " (kimrel models lists them).",
+    )
+
+
+def _next_step(tool: str, relay: bool) -> None:
+    """After writing: does the relay this config points at answer? Say what to run next."""
+    from kimrel_cli.cli.output import info, warn
+    from kimrel_cli.relay.state import health_ok
+
+    run = "claude" if tool == "claude-code" else "codex --profile kimi-k2-5 (or another profile)"
+    if not relay:
+        info(f"next: run {run}")
+        return
+    url = _relay_url()
+    if health_ok(url, timeout=0.5):
+        info(f"the relay on {url} answers; next: run {run}")
+        return
+    warn(
+        f"no relay answers on {url}: {tool} will wait for it. "
+        "Start it with: kimrel serve --background (or kimrel serve in another terminal)"
+    )
 
 
 def _relay_url() -> str:
@@ -100,31 +155,43 @@ def claude_code(
     """
     from kimrel_cli.config import load_settings
     from kimrel_cli.errors import SetupError
-    from kimrel_cli.relay.state import relay_token
+    from kimrel_cli.relay.state import running_token
     from kimrel_cli.setup.claude_code import ClaudeOptions, apply, settings_path
 
     if scope not in ("user", "project", "local"):
         raise SetupError(f"unknown scope {scope!r}", hint="Use user, project or local.")
     if via not in ("relay", "direct"):
         raise SetupError(f"unknown --via {via!r}", hint="Use relay or direct.")
+    import shlex
+
+    from kimrel_cli.accounts.registry import get_account
+
     settings = load_settings()
+    if model is not None:
+        _check_model(model, "--model")
+    if small_model is not None:
+        _check_model(small_model, "--small-model")
+    if account is not None:
+        get_account(account, settings)  # unknown → error with "did you mean"
     path = settings_path(scope)  # type: ignore[arg-type]
     options = ClaudeOptions(
         via=via,  # type: ignore[arg-type]
         base_url=_relay_url() if via == "relay" else settings.base_url,
         model=model or settings.default_model,
         small_model=small_model or settings.small_model,
-        token=relay_token() if via == "relay" else None,
+        token=running_token() if via == "relay" else None,
         account=account or (settings.default_account if via == "direct" else None),
+        helper_command=shlex.join([*kimrel_command(), "key", "print"]),
     )
     new = apply(_read(path), options, str(path))
-    _apply(
+    if _apply(
         "claude-code",
         {path: new},
         dry_run=dry_run,
         yes=yes,
         secret_files={path} if via == "relay" else set(),
-    )
+    ):
+        _next_step("claude-code", relay=via == "relay")
 
 
 @setup_app.command("codex")
@@ -146,9 +213,6 @@ def codex(
       kimrel setup codex --yes && codex --profile kimi-k2-6\n
       kimrel setup codex --default --model kimi-k2.6 --yes
     """
-    import shutil
-    import sys
-
     from kimrel_cli.catalogue import MODELS
     from kimrel_cli.cli.output import warn
     from kimrel_cli.config import load_settings
@@ -168,15 +232,11 @@ def codex(
         if wanted not in MODELS:
             raise SetupError(f"unknown model {profile!r}", hint="One of: " + ", ".join(MODELS))
         models = (wanted,)
-    kimrel = shutil.which("kimrel")
-    command = (
-        (kimrel, "serve", "token")
-        if kimrel
-        else (sys.executable, "-m", "kimrel_cli", "serve", "token")
-    )
+    if model is not None:
+        _check_model(model, "--model")
     options = codex_setup.CodexOptions(
         relay_url=_relay_url(),
-        token_command=command,
+        token_command=(*kimrel_command(), "serve", "token"),
         models=models,
         default_model=(model or settings.default_model) if default else None,
         version=version_tuple(tool.version),
@@ -184,20 +244,21 @@ def codex(
     home = codex_setup.codex_home()
     config = home / "config.toml"
     current = {config: _read(config)}
-    _apply(
+    if _apply(
         "codex",
         codex_setup.changes(current, options, home),
         dry_run=dry_run,
         yes=yes,
         secret_files=set(),
-    )
+    ):
+        _next_step("codex", relay=True)
 
 
 @setup_app.command("status")
 def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """For each tool: installed and version, the file configured, how, and whether the relay is up."""
     from kimrel_cli.cli.output import out, print_json
-    from kimrel_cli.relay.run import health_ok
+    from kimrel_cli.relay.state import health_ok
     from kimrel_cli.setup import codex as codex_setup
     from kimrel_cli.setup.claude_code import configured_via, settings_path
     from kimrel_cli.setup.tools import find_tool
@@ -214,6 +275,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
             "version": claude.version,
             "file": str(claude_path),
             "via": configured_via(_read(claude_path)),
+            "problem": _claude_problem(_read(claude_path)),
         }
     )
     codex_tool = find_tool("codex")
@@ -225,6 +287,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
             "version": codex_tool.version,
             "file": str(codex_path),
             "via": "relay" if codex_setup.configured(_read(codex_path)) else None,
+            "problem": _codex_problem(_read(codex_path)),
         }
     )
     if as_json:
@@ -238,9 +301,59 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
         )
         via = row["via"] or "[dim]not configured by kimrel[/dim]"
         out().print(f"[bold]{row['tool']}[/bold]: {installed}; {row['file']}: {via}")
+        if row["problem"]:
+            out().print(f"  [yellow]problem:[/yellow] {row['problem']}", markup=True)
     out().print(
         f"relay {relay}: {'[green]up[/green]' if relay_up else '[yellow]not running[/yellow] (kimrel serve --background)'}"
     )
+
+
+def _moved(program: str | None, tool: str) -> str | None:
+    if program and Path(program).is_absolute() and not Path(program).exists():
+        return (
+            f"{program} no longer exists (kimrel moved or was reinstalled): "
+            f"run kimrel setup {tool} again"
+        )
+    return None
+
+
+def _claude_problem(text: str) -> str | None:
+    """What would stop the settings kimrel wrote from working: a moved kimrel, a stale token."""
+    from kimrel_cli.relay.state import read_state
+    from kimrel_cli.setup.claude_code import helper_program
+    from kimrel_cli.setup.jsonedit import parse_object
+
+    try:
+        settings = parse_object(text, "settings.json")
+    except Exception:
+        return None
+    moved = _moved(helper_program(settings.get("apiKeyHelper")), "claude-code")
+    if moved:
+        return moved
+    env = settings.get("env") if isinstance(settings.get("env"), dict) else {}
+    token = env.get("ANTHROPIC_AUTH_TOKEN")
+    state = read_state()
+    if (
+        state is not None
+        and state.token
+        and isinstance(token, str)
+        and token.startswith("kr-local-")
+        and env.get("ANTHROPIC_BASE_URL") == state.url
+        and token != state.token
+    ):
+        return "the running relay expects another token: run kimrel setup claude-code again"
+    return None
+
+
+def _codex_problem(text: str) -> str | None:
+    import tomlkit
+
+    try:
+        auth = tomlkit.parse(text).unwrap().get("model_providers", {}).get("kimrel", {}).get("auth")
+    except Exception:
+        return None
+    program = auth.get("command") if isinstance(auth, dict) else None
+    return _moved(program if isinstance(program, str) else None, "codex")
 
 
 @setup_app.command("undo")
@@ -264,7 +377,10 @@ def undo(
     if tool not in ("claude-code", "codex"):
         raise SetupError(f"unknown tool {tool!r}", hint="Use claude-code or codex.")
     if list_only:
-        for item in list_backups(tool):
+        backups = list_backups(tool)
+        if not backups:
+            out().print(f"no backups for {tool}: kimrel has not changed its configuration")
+        for item in backups:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(item.created))
             out().print(f"{item.id}  {when}  " + ", ".join(item.files))
         return

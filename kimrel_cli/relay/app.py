@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from kimrel_cli.relay import routes
 from kimrel_cli.relay.context import RelayConfig, RelayContext, build_context
+from kimrel_cli.relay.dashboard import RequestTrace
 from kimrel_cli.relay.messages_route import messages
 from kimrel_cli.relay.security import BodyLimit, Cors, HostGuard, TokenGuard
 
@@ -48,6 +49,7 @@ def create_app(ctx_or_config: RelayContext | RelayConfig) -> Starlette:
     ]
     config = ctx.config
     middleware = [
+        Middleware(RequestTrace, record=ctx.record),  # outermost: logs every request
         Middleware(HostGuard, allow_any=config.allow_remote),
         Middleware(Cors, origin=config.cors_origin),
         Middleware(TokenGuard, token=config.token),

@@ -14,10 +14,17 @@ import sys
 import threading
 import time
 from collections import deque
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from typing import IO, Any, Literal
 
+from kimrel_cli.relay.security import REASON_KEY
+
 LogMode = Literal["pretty", "json", "quiet", "silent"]
+
+# Set by RequestTrace for each request; RequestLog.record marks it, so a request a route already
+# recorded is not recorded twice. A list, so child tasks (streams) mark the same holder.
+_RECORDED: ContextVar[list[bool] | None] = ContextVar("kimrel_request_recorded", default=None)
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,9 @@ class RequestLog:
 
     def record(self, rec: RequestRecord) -> None:
         """Note a finished request (cheap: a deque append and a queue put)."""
+        holder = _RECORDED.get()
+        if holder is not None:
+            holder[0] = True
         self.recent.append(rec)
         if self.mode == "silent":
             return
@@ -219,3 +229,66 @@ class RequestLog:
 
             prefix = "[yellow]warning:[/yellow] " if level == "warning" else ""
             self._rich().print(prefix + escape(text))
+
+
+class RequestTrace:
+    """Outermost ASGI middleware: every request a route did not record is recorded here.
+
+    That covers the guards' rejections (401 token, 421 Host, 413 body; the reason a guard left in
+    the scope), 404s, `/v1/models`, `count_tokens`, Claude Code's side requests. Successful
+    `GET`/`HEAD /health` polls (launch, status) are not logged. `record(route=…, model=…,
+    status=…, started=…, error=…)` is the relay context's `record`.
+    """
+
+    def __init__(self, app: Any, *, record: Any) -> None:
+        self.app = app
+        self.record = record
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        holder = [False]
+        token = _RECORDED.set(holder)
+        status = 0
+        body = b""
+
+        async def watch(message: Any) -> None:
+            nonlocal status, body
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body" and status >= 400 and len(body) < 4096:
+                body += message.get("body", b"")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            _RECORDED.reset(token)
+            if not holder[0]:
+                self._record(scope, status or 500, started, body)
+
+    def _record(self, scope: Any, status: int, started: float, body: bytes) -> None:
+        method, path = scope.get("method", ""), scope.get("path", "")
+        if path == "/health" and method in ("GET", "HEAD") and status < 400:
+            return
+        error = None
+        if status >= 400:
+            error = scope.get(REASON_KEY) or _error_message(body) or f"HTTP {status}"
+        route = path if method == "POST" else f"{method} {path}"
+        try:
+            self.record(route=route, model=None, status=status, started=started, error=error)
+        except Exception:  # the log never takes the relay down
+            return
+
+
+def _error_message(body: bytes) -> str | None:
+    """`error.message` of an Anthropic or OpenAI error body, if that is what `body` is."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return message if isinstance(message, str) else None

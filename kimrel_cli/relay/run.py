@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kimrel_cli.apikey import ApiKey
@@ -199,8 +200,10 @@ def run_relay(
     try:
         sock = bind_tcp(host, port)
     except OSError as exc:
+        owner = port_owner(port) if port else None
+        reason = f"port {port} is in use by pid {owner}" if owner else (exc.strerror or str(exc))
         raise ConfigError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            f"cannot listen on {host}:{port}: {reason}",
             hint="Another relay may be running (kimrel serve status); or pick --port.",
         ) from None
     url = url_of(sock)
@@ -220,6 +223,7 @@ def run_relay(
             account=config.account,
             started_at=time.time(),
             token_required=config.token is not None,
+            token=config.token,
         )
     )
     _announce(log, mode, url, ctx, balance)
@@ -235,6 +239,36 @@ def run_relay(
         relay_state.clear_state(os.getpid())
         log.message("relay stopped")
         log.flush()
+
+
+def port_owner(port: int) -> int | None:
+    """The pid listening on TCP `port` on this machine, where /proc says so (Linux), else None."""
+    import glob
+
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if (
+                len(fields) > 9
+                and fields[3] == "0A"
+                and int(fields[1].rsplit(":", 1)[1], 16) == port
+            ):
+                inodes.add(fields[9])
+    if not inodes:
+        return None
+    for fd in glob.glob("/proc/[0-9]*/fd/*"):
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return int(fd.split("/")[2])
+    return None
 
 
 def _exit_cleanly(signum: int, frame: Any) -> None:
@@ -298,7 +332,11 @@ def start_background(opts: ServeOptions, timeout: float = 10.0) -> relay_state.R
             hint="Stop it with: kimrel serve stop",
         )
     log_path = paths.ensure_dir(paths.state_dir()) / "relay.log"
-    with open(log_path, "ab") as log_file:
+    # the banner printed into the log shows the local token: keep the log private
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "ab") as log_file:
+        offset = log_file.tell()
         proc = subprocess.Popen(
             [sys.executable, "-m", "kimrel_cli", "serve", *opts.argv()],
             stdin=subprocess.DEVNULL,
@@ -313,40 +351,41 @@ def start_background(opts: ServeOptions, timeout: float = 10.0) -> relay_state.R
         if state is not None and state.pid == proc.pid and health_ok(state.url):
             return state
         if proc.poll() is not None:
-            raise KimrelError(
-                f"the relay exited at start (code {proc.returncode})",
-                hint=f"See {log_path}",
-            )
+            raise _start_failure(log_path, offset, proc.returncode)
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.kill(proc.pid, signal.SIGTERM)
     raise KimrelError("the relay did not answer within 10 s", hint=f"See {log_path}")
 
 
-def health_ok(url: str, timeout: float = 1.0) -> bool:
-    import httpx
-
+def _start_failure(log_path: Any, offset: int, returncode: int) -> KimrelError:
+    """The error a background relay printed before exiting, as our own (reason inline)."""
     try:
-        return httpx.get(url + "/health", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
+        with open(log_path, "rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        text = ""
+    message = hint = None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("error:"):
+            message, hint = line[len("error:") :].strip(), None
+        elif line.startswith("hint:") and message is not None:
+            hint = line[len("hint:") :].strip()
+    if message is None:
+        return KimrelError(f"the relay exited at start (code {returncode})", hint=f"See {log_path}")
+    code = "port-in-use" if message.startswith("cannot listen on") else "relay-start-failed"
+    return KimrelError(
+        f"the relay could not start: {message}",
+        hint=(hint + " " if hint else "") + f"(log: {log_path})",
+        code=code,
+    )
+
+
+def health_ok(url: str, timeout: float = 1.0) -> bool:
+    return relay_state.health_ok(url, timeout)
 
 
 def stop_background(timeout: float = 10.0) -> relay_state.RelayState | None:
-    """SIGTERM the relay named in relay.json, wait for it to go, clear the file."""
-    state = relay_state.read_state()
-    if state is None:
-        relay_state.clear_state()
-        return None
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(state.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and relay_state.pid_alive(state.pid):
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(state.pid, os.WNOHANG)  # reap it if it is our own child
-        time.sleep(0.05)
-    if relay_state.pid_alive(state.pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(state.pid, signal.SIGKILL)
-    relay_state.clear_state(state.pid)
-    return state
+    return relay_state.stop_running(timeout)

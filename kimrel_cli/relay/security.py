@@ -20,6 +20,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 Shape = Literal["anthropic", "openai"]
+REASON_KEY = "kimrel.reason"  # a rejection's short reason, for the request log (dashboard.py)
 
 # Routes anyone on the machine may reach without the token (they say nothing secret).
 OPEN_ROUTES = {("GET", "/health"), ("HEAD", "/health"), ("HEAD", "/")}
@@ -160,9 +161,11 @@ class HostGuard:
             return
         host = _header(scope, b"host")
         if host is None:
+            scope[REASON_KEY] = "rejected: no Host header"
             await send_error(send, shape_of_scope(scope), 400, "missing Host header")
             return
         if not is_loopback_host(host):
+            scope[REASON_KEY] = f"rejected: Host {host!r} is not a loopback name"
             await send_error(
                 send,
                 shape_of_scope(scope),
@@ -193,6 +196,11 @@ class TokenGuard:
         if self._presented(scope):
             await self.app(scope, receive, send)
             return
+        scope[REASON_KEY] = (
+            "rejected: wrong local token"
+            if _header(scope, b"authorization") or _header(scope, b"x-api-key")
+            else "rejected: no local token"
+        )
         await send_error(
             send,
             shape_of_scope(scope),
@@ -258,6 +266,7 @@ class BodyLimit:
 
     async def _reject(self, scope: Scope, send: Send) -> None:
         mb = self.max_bytes / (1024 * 1024)
+        scope[REASON_KEY] = f"rejected: body over the {mb:g} MB limit"
         await send_error(
             send,
             shape_of_scope(scope),

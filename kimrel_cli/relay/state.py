@@ -1,7 +1,8 @@
 """The relay's state file (where it listens, its pid) and its local token, in the state dir.
 
-`kimrel serve` writes `relay.json` when it starts and removes it when it stops; `launch`,
-`setup`, `status` and `serve status` read it. The local token (`relay-token`, mode 0600) is what
+`kimrel serve` writes `relay.json` (0600) when it starts and removes it when it stops; `launch`,
+`setup`, `status` and `serve status` read it, and take the token to present from it
+(`running_token`), so a relay started with `--token T` is usable too. The local token (`relay-token`, mode 0600) is what
 clients present to the relay instead of the real key; it is created once and reused.
 """
 
@@ -29,6 +30,7 @@ class RelayState:
     account: str | None
     started_at: float
     token_required: bool = True
+    token: str | None = None  # the token this relay accepts (relay.json is 0600, like relay-token)
 
 
 def state_file() -> Path:
@@ -52,6 +54,14 @@ def relay_token() -> str:
     return token
 
 
+def running_token(state: RelayState | None = None) -> str:
+    """The token the running relay accepts (`serve --token T` included), else the stored one."""
+    state = state if state is not None else read_state()
+    if state is not None and state.token:
+        return state.token
+    return relay_token()
+
+
 def write_state(state: RelayState) -> None:
     paths.ensure_dir(state_file().parent)
     atomic_write_text(state_file(), json.dumps(asdict(state), indent=2) + "\n", mode=0o600)
@@ -67,13 +77,19 @@ def clear_state(pid: int | None = None) -> None:
 
 
 def pid_alive(pid: int) -> bool:
+    """True while `pid` runs. A zombie (exited, not yet reaped by its parent or init) is dead:
+    some inits reap orphans seconds late, and `serve stop` would wait for that."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True  # no /proc (macOS): signal 0 is all we have
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
 
 def read_state(*, check_alive: bool = True) -> RelayState | None:
@@ -85,4 +101,56 @@ def read_state(*, check_alive: bool = True) -> RelayState | None:
         return None
     if check_alive and not pid_alive(state.pid):
         return None
+    return state
+
+
+def health_ok(url: str, timeout: float = 1.0) -> bool:
+    """Does the relay at `url` answer GET /health with 200? (stdlib only: `serve status`,
+    `serve stop` and `setup` stay fast by not importing httpx.)"""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    try:
+        connection.request("GET", "/health")
+        return connection.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+def stop_running(timeout: float = 10.0) -> RelayState | None:
+    """SIGTERM the relay named in relay.json, wait for it to stop serving, clear the file.
+
+    The relay clears relay.json itself once it has stopped serving (port closed, in-flight
+    requests done); waiting for that, not for the process to be gone and reaped, keeps
+    `serve stop` well under a second. SIGKILL only if it does neither within `timeout`.
+    """
+    import signal
+    import time
+
+    state = read_state()
+    if state is None:
+        clear_state()
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(state.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+
+    def serving() -> bool:
+        current = read_state(check_alive=False)
+        return current is not None and current.pid == state.pid
+
+    while time.monotonic() < deadline and pid_alive(state.pid) and serving():
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(state.pid, os.WNOHANG)  # reap it if it is our own child
+        time.sleep(0.02)
+    if pid_alive(state.pid) and serving():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(state.pid, signal.SIGKILL)
+    clear_state(state.pid)
     return state

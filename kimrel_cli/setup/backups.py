@@ -1,21 +1,28 @@
 """Apply a set of file changes safely, with a timestamped backup, and take them back byte for byte.
 
 A change set maps paths to new text (None: the file should not exist). Applying it saves every
-file's current bytes (or that it was absent) under `state_dir()/backups/<tool>/<id>/`, records
-the sha256 of what kimrel wrote, then writes each file atomically. Undo restores the backup
-unless a file was changed by hand since kimrel wrote it (then only with force).
+file's current bytes (or that it was absent) and mode under `state_dir()/backups/<tool>/<id>/`,
+with what kimrel wrote and the folders it had to create, then writes each file atomically.
+
+Undo restores each file byte for byte (and its mode) when it is still what kimrel wrote. When the
+tool or the user changed it since (Codex adds `[projects.…]`, `[notice]`, `[mcp_servers.…]`),
+only kimrel's keys are taken back, key by key (TOML and JSON files), and everything else stays;
+it refuses only if one of kimrel's own keys was changed since (then only with force). Folders
+kimrel created are removed when they end up empty.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kimrel_cli import paths
 from kimrel_cli.errors import SetupError
@@ -42,9 +49,9 @@ class Backup:
     id: str
     tool: str
     created: float
-    files: dict[
-        str, dict[str, str | None]
-    ]  # path → {"original": b64 | None, "written": sha | None}
+    # path → {"original": b64 | None, "written": sha | None, "written_text": b64, "mode": "0o644"}
+    files: dict[str, dict[str, str | None]]
+    created_dirs: list[str] = field(default_factory=list)
 
     @property
     def path(self) -> Path:
@@ -72,17 +79,27 @@ def apply_changes(
         + f"-{int(created * 1000) % 1000:03d}"
     )
     files: dict[str, dict[str, str | None]] = {}
+    created_dirs: list[str] = []
     for path, text in changes.items():
         original = read_bytes(path)
         new = None if text is None else text.encode("utf-8")
         files[str(path)] = {
             "original": None if original is None else base64.b64encode(original).decode("ascii"),
             "written": sha256(new),
+            "written_text": None if new is None else base64.b64encode(new).decode("ascii"),
+            "mode": None if original is None else oct(stat.S_IMODE(path.stat().st_mode)),
         }
-    backup = Backup(backup_id, tool, created, files)
+        folder = path.parent
+        while not folder.exists() and str(folder) not in created_dirs:
+            created_dirs.append(str(folder))
+            folder = folder.parent
+    backup = Backup(backup_id, tool, created, files, created_dirs)
     paths.ensure_dir(backup.path)
     (backup.path / "backup.json").write_text(
-        json.dumps({"tool": tool, "created": created, "files": files}, indent=1)
+        json.dumps(
+            {"tool": tool, "created": created, "files": files, "created_dirs": created_dirs},
+            indent=1,
+        )
     )
     os.chmod(backup.path / "backup.json", 0o600)
     for path, text in changes.items():
@@ -109,13 +126,139 @@ def list_backups(tool: str) -> list[Backup]:
             data = json.loads((entry / "backup.json").read_text())
         except (OSError, ValueError):
             continue
-        out.append(Backup(entry.name, tool, float(data["created"]), data["files"]))
+        out.append(
+            Backup(
+                entry.name,
+                tool,
+                float(data["created"]),
+                data["files"],
+                list(data.get("created_dirs") or []),
+            )
+        )
     return out
 
 
 def hand_edited(backup: Backup) -> list[str]:
     """Files whose current content is not what kimrel wrote in this backup's change."""
     return [p for p, info in backup.files.items() if sha256(read_bytes(Path(p))) != info["written"]]
+
+
+_MISSING = object()
+
+
+def _flatten(value: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """Leaf paths of nested mappings (lists and empty tables are leaves)."""
+    if isinstance(value, dict) and value:
+        out: dict[tuple[str, ...], Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, (*prefix, str(key))))
+        return out
+    return {prefix: value}
+
+
+def _parse_any(path: Path, data: bytes | None) -> tuple[Any, Any]:
+    """(editable document, plain value) of a TOML or JSON file's bytes."""
+    text = (data or b"").decode("utf-8")
+    if path.suffix == ".toml":
+        import tomlkit
+
+        doc = tomlkit.parse(text)
+        return doc, doc.unwrap()
+    from kimrel_cli.setup.jsonedit import parse_object
+
+    value = parse_object(text, str(path))
+    return value, json.loads(json.dumps(value))
+
+
+def _container(doc: Any, parts: tuple[str, ...], create_from: Any = None) -> Any:
+    node = doc
+    for part in parts:
+        if part not in node:
+            if create_from is None:
+                return None
+            import tomlkit
+
+            node[part] = tomlkit.table() if hasattr(doc, "unwrap") else {}
+        node = node[part]
+    return node
+
+
+def merge_undo(
+    path: Path, original: bytes | None, written: bytes, current: bytes
+) -> tuple[bytes | None, list[str]]:
+    """Take kimrel's keys back out of `current`, keeping every other change.
+
+    Returns (new bytes or None to delete the file, kimrel's keys changed since it wrote them).
+    Raises ValueError when the files cannot be compared key by key.
+    """
+    if path.suffix not in (".toml", ".json"):
+        raise ValueError("not a TOML or JSON file")
+    try:
+        original_doc, o = _parse_any(path, original)
+        _, w = _parse_any(path, written)
+        doc, c = _parse_any(path, current)
+    except Exception as exc:  # unparsable now: only a byte-level restore is possible
+        raise ValueError(str(exc)) from None
+    o, w, c = _flatten(o), _flatten(w), _flatten(c)
+    o.pop((), None), w.pop((), None), c.pop((), None)
+    ours = sorted(k for k in o.keys() | w.keys() if o.get(k, _MISSING) != w.get(k, _MISSING))
+    conflicts = [
+        ".".join(k)
+        for k in ours
+        if c.get(k, _MISSING) not in (w.get(k, _MISSING), o.get(k, _MISSING))
+    ]
+    if conflicts:
+        return None, conflicts
+    for key in ours:
+        if c.get(key, _MISSING) == o.get(key, _MISSING):
+            continue
+        if key in o:
+            parent = _container(doc, key[:-1], create_from=True)
+            parent[key[-1]] = _container(original_doc, key[:-1])[key[-1]]
+            continue
+        parent = _container(doc, key[:-1])
+        if parent is not None and key[-1] in parent:
+            del parent[key[-1]]
+        # drop tables kimrel created that are now empty
+        for depth in range(len(key) - 1, 0, -1):
+            node = _container(doc, key[:depth])
+            if node is None or len(node) or _container(original_doc, key[:depth]) is not None:
+                break
+            del _container(doc, key[: depth - 1])[key[depth - 1]]
+    if original is None and not len(doc):
+        return None, []
+    if path.suffix == ".toml":
+        return doc.as_string().encode("utf-8"), []
+    from kimrel_cli.setup.jsonedit import dump_like
+
+    return dump_like(doc, current.decode("utf-8")).encode("utf-8"), []
+
+
+def _plan(backup: Backup) -> tuple[dict[Path, bytes | None], list[str]]:
+    """What undo writes per file (None: delete), and kimrel's keys changed by hand since."""
+    plan: dict[Path, bytes | None] = {}
+    conflicts: list[str] = []
+    for path_text, info in backup.files.items():
+        path = Path(path_text)
+        original = None if info["original"] is None else base64.b64decode(info["original"])
+        current = read_bytes(path)
+        if sha256(current) == info["written"]:
+            plan[path] = original
+            continue
+        written_text = info.get("written_text")
+        if current is None or written_text is None:
+            conflicts.append(path_text)
+            continue
+        try:
+            merged, changed = merge_undo(path, original, base64.b64decode(written_text), current)
+        except ValueError:
+            conflicts.append(path_text)
+            continue
+        if changed:
+            conflicts.append(f"{path_text} ({', '.join(changed)})")
+        else:
+            plan[path] = merged
+    return plan, conflicts
 
 
 def restore(tool: str, backup_id: str | None = None, *, force: bool = False) -> Backup:
@@ -130,21 +273,32 @@ def restore(tool: str, backup_id: str | None = None, *, force: bool = False) -> 
             f"no backup {backup_id!r} for {tool}",
             hint=f"See them with: kimrel setup undo {tool} --list",
         )
-    edited = hand_edited(chosen)
-    if edited and not force:
+    plan, conflicts = _plan(chosen)
+    if conflicts and not force:
         raise SetupError(
-            "changed by hand since kimrel wrote it: " + ", ".join(edited),
+            "kimrel's settings were changed by hand since kimrel wrote them: "
+            + ", ".join(conflicts),
             hint="Undoing would lose those edits. Pass --force to restore the backup anyway.",
         )
-    for path_text, info in chosen.files.items():
-        path = Path(path_text)
-        original = info["original"]
-        if original is None:
+    if force:
+        plan = {
+            Path(p): None if info["original"] is None else base64.b64decode(info["original"])
+            for p, info in chosen.files.items()
+        }
+    for path, data in plan.items():
+        info = chosen.files[str(path)]
+        if data is None:
             if path.exists():
                 path.unlink()
+            continue
+        if info.get("mode"):
+            mode = int(str(info["mode"]), 8)
         else:
             mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o600
-            atomic_write_bytes(path, base64.b64decode(original), mode=mode)
+        atomic_write_bytes(path, data, mode=mode)
+    for folder in sorted(chosen.created_dirs, key=len, reverse=True):
+        with contextlib.suppress(OSError):
+            Path(folder).rmdir()  # only when empty
     done = chosen.path.with_name(chosen.id + ".undone")
     chosen.path.rename(done)
     return chosen

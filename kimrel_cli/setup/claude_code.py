@@ -40,6 +40,26 @@ def settings_path(scope: Scope, cwd: Path | None = None) -> Path:
     return (Path(base) if base else Path.home() / ".claude") / "settings.json"
 
 
+def is_our_helper(value: object) -> bool:
+    """An apiKeyHelper kimrel wrote: `kimrel key print…`, with or without kimrel's full path."""
+    import shlex
+
+    try:
+        words = shlex.split(value) if isinstance(value, str) else []
+    except ValueError:
+        return False
+    if words and Path(words[0]).name in ("kimrel", "kimrel.exe") and words[1:3] == ["key", "print"]:
+        return True
+    return words[1:5] == ["-m", "kimrel_cli", "key", "print"]
+
+
+def helper_program(value: object) -> str | None:
+    """The program an apiKeyHelper kimrel wrote runs (a path, or a bare `kimrel`)."""
+    import shlex
+
+    return shlex.split(value)[0] if is_our_helper(value) else None  # type: ignore[arg-type]
+
+
 def _ours(key: str, value: object) -> bool:
     if key in ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY"):
         return isinstance(value, str) and value.startswith(LOCAL_TOKEN_PREFIX)
@@ -63,8 +83,7 @@ def apply(text: str, options: ClaudeOptions, path: str = "settings.json") -> str
     }
     if options.via == "relay":
         wanted["ANTHROPIC_AUTH_TOKEN"] = options.token or ""
-        helper = settings.get("apiKeyHelper")
-        if isinstance(helper, str) and helper.startswith(HELPER_PREFIX):
+        if is_our_helper(settings.get("apiKeyHelper")):
             del settings["apiKeyHelper"]
     else:
         for key in ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY"):
@@ -86,9 +105,7 @@ def configured_via(text: str) -> str | None:
     except Exception:
         return None
     env = settings.get("env") if isinstance(settings.get("env"), dict) else {}
-    if isinstance(settings.get("apiKeyHelper"), str) and settings["apiKeyHelper"].startswith(
-        HELPER_PREFIX
-    ):
+    if is_our_helper(settings.get("apiKeyHelper")):
         return "direct"
     if _ours("ANTHROPIC_AUTH_TOKEN", env.get("ANTHROPIC_AUTH_TOKEN")):
         return "relay"

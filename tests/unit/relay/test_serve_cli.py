@@ -54,6 +54,13 @@ def test_serve_token_prints_the_same_private_token_every_time():
     assert stat.S_IMODE(token_file().stat().st_mode) == 0o600
 
 
+def test_serve_status_and_stop_speak_on_stdout():
+    status = runner.invoke(app, ["serve", "status"])
+    assert status.exit_code == 1 and "no relay is running" in status.stdout
+    stop = runner.invoke(app, ["serve", "stop"])
+    assert stop.exit_code == 0 and "no relay is running" in stop.stdout
+
+
 def test_serve_status_without_a_relay_exits_1():
     result = runner.invoke(app, ["serve", "status", "--json"])
     assert result.exit_code == 1
@@ -96,7 +103,7 @@ def test_background_relay_starts_answers_and_stops():
     finally:
         stopped = kimrel("serve", "stop")
     assert stopped.returncode == 0
-    assert "stopped the relay" in stopped.stderr
+    assert "stopped the relay" in stopped.stdout, "human output of serve stop is on stdout"
     assert not state_file().exists()
 
 

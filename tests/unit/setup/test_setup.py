@@ -111,7 +111,8 @@ def test_undo_refuses_after_a_hand_edit_unless_forced(sandbox):
 
 def test_dry_run_writes_nothing_and_shows_a_diff(sandbox):
     result = runner.invoke(app, ["setup", "codex", "--dry-run"])
-    assert result.exit_code == 0 and '+wire_api = "responses"' in result.stderr
+    assert result.exit_code == 0 and '+wire_api = "responses"' in result.stdout
+    assert "+wire_api" not in result.stderr and "dry run" in result.stderr
     assert not (sandbox / "home" / ".codex").exists()
 
 
@@ -241,3 +242,153 @@ def test_codex_setup_default_points_plain_codex_at_the_catalogue_too(sandbox):
     config = (home / "config.toml").read_text()
     assert 'model = "kimi-k2.6"' in config
     assert f'model_catalog_json = "{home / "kimrel-models.json"}"' in config
+
+
+def test_undo_keeps_what_the_tool_added_and_takes_back_only_kimrels_keys(sandbox):
+    home = sandbox / "home" / ".codex"
+    home.mkdir(parents=True)
+    config = home / "config.toml"
+    config.write_text('# mine\nmodel = "o3"\n')
+    config.chmod(0o644)
+    assert runner.invoke(app, ["setup", "codex", "--default", "--yes"]).exit_code == 0
+    # what Codex itself writes during ordinary use
+    config.write_text(
+        config.read_text()
+        + '\n[projects."/work/x"]\ntrust_level = "trusted"\n\n[notice]\nhide = true\n'
+    )
+    result = runner.invoke(app, ["setup", "undo", "codex"])
+    assert result.exit_code == 0, result.stderr
+    text = config.read_text()
+    assert text.startswith('# mine\nmodel = "o3"\n'), text
+    assert "trust_level" in text and "[notice]" in text
+    assert "kimrel" not in text and "model_provider" not in text
+    assert sorted(p.name for p in home.iterdir()) == ["config.toml"]
+    assert stat.S_IMODE(config.stat().st_mode) == 0o644
+
+
+def test_undo_still_refuses_when_kimrels_own_key_was_changed(sandbox):
+    assert runner.invoke(app, ["setup", "codex", "--yes"]).exit_code == 0
+    config = sandbox / "home" / ".codex" / "config.toml"
+    config.write_text(
+        config.read_text().replace("request_max_retries = 4", "request_max_retries = 9")
+    )
+    refused = runner.invoke(app, ["setup", "undo", "codex"])
+    assert refused.exit_code == 1 and "request_max_retries" in refused.stderr
+
+
+def test_claude_undo_keeps_mode_and_removes_the_folder_it_created(sandbox):
+    user = sandbox / "home" / ".claude" / "settings.json"
+    user.parent.mkdir(parents=True)
+    user.write_text('{"theme": "dark"}\n')
+    user.chmod(0o644)
+    assert runner.invoke(app, ["setup", "claude-code", "--yes"]).exit_code == 0
+    assert stat.S_IMODE(user.stat().st_mode) == 0o600
+    user.write_text(user.read_text().replace('"dark"', '"light"'))  # Claude Code's /theme
+    assert runner.invoke(app, ["setup", "undo", "claude-code"]).exit_code == 0
+    assert json.loads(user.read_text()) == {"theme": "light"}
+    assert stat.S_IMODE(user.stat().st_mode) == 0o644
+    project = sandbox / "cwd" / ".claude"
+    args = ["setup", "claude-code", "--scope", "project", "--via", "direct", "--yes"]
+    assert runner.invoke(app, args).exit_code == 0 and project.is_dir()
+    assert runner.invoke(app, ["setup", "undo", "claude-code"]).exit_code == 0
+    assert not project.exists(), "the empty .claude/ kimrel created is gone"
+
+
+def test_undo_list_without_backups_says_so(sandbox):
+    result = runner.invoke(app, ["setup", "undo", "codex", "--list"])
+    assert result.exit_code == 0 and "no backups" in result.stdout
+
+
+@pytest.mark.skipif(
+    shutil.which("codex") is None, reason="codex is not installed (npm install -g @openai/codex)"
+)
+def test_undo_after_the_real_codex_changed_its_config(sandbox):
+    home = sandbox / "home" / ".codex"
+    assert runner.invoke(app, ["setup", "codex", "--yes"]).exit_code == 0
+    added = subprocess.run(
+        ["codex", "mcp", "add", "probe", "--", "echo", "hi"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        cwd=sandbox,
+    )
+    assert added.returncode == 0, added.stderr[-1000:]
+    assert "mcp_servers" in (home / "config.toml").read_text(), "Codex wrote its own table"
+    result = runner.invoke(app, ["setup", "undo", "codex"])
+    assert result.exit_code == 0, result.stderr
+    text = (home / "config.toml").read_text()
+    assert "probe" in text and "model_providers" not in text
+    assert not (home / "kimi-k2-6.config.toml").exists()
+
+
+def test_unknown_models_and_accounts_are_refused_with_a_suggestion(sandbox):
+    bad_model = runner.invoke(app, ["setup", "claude-code", "--model", "kimi-k2.7", "--yes"])
+    assert bad_model.exit_code == 1 and "did you mean" in bad_model.stderr.lower()
+    bad_small = runner.invoke(app, ["setup", "claude-code", "--small-model", "kimi-k9", "--yes"])
+    assert bad_small.exit_code == 1 and "--small-model" in bad_small.stderr
+    bad_codex = runner.invoke(app, ["setup", "codex", "--default", "--model", "kimi-k9", "--yes"])
+    assert bad_codex.exit_code == 1 and "unknown model" in bad_codex.stderr
+    nope = ["setup", "claude-code", "--via", "direct", "--account", "nope", "--yes"]
+    bad_account = runner.invoke(app, nope)
+    assert bad_account.exit_code == 1 and "unknown account 'nope'" in bad_account.stderr
+    assert not (sandbox / "home" / ".claude" / "settings.json").exists()
+    assert not (sandbox / "home" / ".codex").exists()
+
+
+def test_the_key_helper_runs_kimrel_by_absolute_path_and_a_move_is_detected(sandbox):
+    import shlex
+
+    args = ["setup", "claude-code", "--via", "direct", "--yes"]
+    assert runner.invoke(app, args).exit_code == 0
+    path = sandbox / "home" / ".claude" / "settings.json"
+    settings = json.loads(path.read_text())
+    program = shlex.split(settings["apiKeyHelper"])[0]
+    assert Path(program).is_absolute() and Path(program).exists(), settings["apiKeyHelper"]
+    # Claude Code runs the helper with its own PATH, which need not contain kimrel's venv
+    ran = subprocess.run(
+        [program, "--version"], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}
+    )
+    assert ran.returncode == 0 and "kimrel" in ran.stdout
+    settings["apiKeyHelper"] = "/gone/venv/bin/kimrel key print"
+    path.write_text(json.dumps(settings))
+    status = runner.invoke(app, ["setup", "status", "--json"])
+    rows = {row["tool"]: row for row in json.loads(status.stdout)["tools"]}
+    assert rows["claude-code"]["via"] == "direct"
+    assert "/gone/venv/bin/kimrel no longer exists" in rows["claude-code"]["problem"]
+
+
+def test_setup_says_when_the_relay_is_not_running(sandbox):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on (not 8723: may be in use here)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (sandbox / "kimrel-config").mkdir(exist_ok=True)
+    (sandbox / "kimrel-config" / "config.toml").write_text(f"[relay]\nport = {port}\n")
+    result = runner.invoke(app, ["setup", "claude-code", "--yes"])
+    assert result.exit_code == 0
+    assert "kimrel serve --background" in result.stderr and "no relay answers" in result.stderr
+    codex_result = runner.invoke(app, ["setup", "codex", "--yes"])
+    assert "kimrel serve --background" in codex_result.stderr
+
+
+def test_setup_says_the_relay_answers_when_it_does(sandbox, simulator):
+    import os
+    import time
+
+    from kimrel_cli.relay.context import RelayConfig
+    from kimrel_cli.relay.run import start_relay_in_thread
+    from kimrel_cli.relay.state import RelayState, clear_state, write_state
+
+    relay = start_relay_in_thread(RelayConfig(api_key="sk-sim-demo", base_url=simulator))
+    port = int(relay.url.rsplit(":", 1)[1])
+    write_state(
+        RelayState(os.getpid(), "127.0.0.1", port, relay.url, simulator, True, None, time.time())
+    )
+    try:
+        result = runner.invoke(app, ["setup", "claude-code", "--yes"])
+    finally:
+        clear_state()
+        relay.stop()
+    assert result.exit_code == 0 and f"the relay on {relay.url} answers" in result.stderr
