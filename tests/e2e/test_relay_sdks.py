@@ -13,9 +13,6 @@ import httpx
 import openai
 import pytest
 
-pytest.importorskip("kimrel_cli.hosted.client", reason="the hosted client has not landed yet")
-pytest.importorskip("kimrel_cli.simulator.app", reason="the simulator has not landed yet")
-
 from kimrel_cli.relay.context import RelayConfig
 from kimrel_cli.relay.dashboard import RequestLog
 from kimrel_cli.relay.run import start_relay_in_thread
