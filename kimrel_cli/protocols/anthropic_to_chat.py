@@ -1,4 +1,4 @@
-"""Request translation: Anthropic Messages → Chat Completions (protocols.md 6.1–6.3), pure.
+"""Request translation: Anthropic Messages → Chat Completions (docs/protocols.md 6.1–6.3), pure.
 
 Remote image URLs are not fetched here: the relay prefetches them (`image_urls_to_fetch`) and
 passes the data URLs in `ChatTarget.images`. Fields the upstream does not know are dropped and
@@ -114,7 +114,7 @@ def _thinking_on(body: Mapping[str, Any], info: ModelInfo | None, target: ChatTa
 
 
 class _Builder:
-    """Walks the Anthropic messages and emits chat messages (6.3), keeping notes."""
+    """Walks the Anthropic messages and emits chat messages (docs/protocols.md 6.3), keeping notes."""
 
     def __init__(self, target: ChatTarget, thinking: bool, notes: list[str]) -> None:
         self.target = target

@@ -1,4 +1,4 @@
-"""Response translation: a whole Chat Completion → an Anthropic message (protocols.md 6.4), pure."""
+"""Response translation: a whole Chat Completion → an Anthropic message (docs/protocols.md 6.4), pure."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Streaming translation: Chat Completions chunks in, Anthropic stream events out (6.7), pure.
+"""Streaming translation: Chat Completions chunks in, Anthropic stream events out (docs/protocols.md 6.7), pure.
 
-A small state machine fed one upstream chunk at a time. Invariants it keeps (protocols.md 2.3):
+A small state machine fed one upstream chunk at a time. Invariants it keeps (docs/protocols.md 2.3):
 message_start first; content blocks indexed 0, 1, 2… in emission order, one open at a time,
 each stopped once; tool_use starts with `input: {}` and arguments arrive only as
 input_json_delta pieces; no empty text blocks; a final message_delta with a stop reason and a

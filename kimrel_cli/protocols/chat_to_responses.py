@@ -1,4 +1,4 @@
-"""Response translation: a whole Chat Completion → a Responses `response` object (R5.4, R5.6), pure.
+"""Response translation: a whole Chat Completion → a Responses `response` object (docs/protocols.md R5.4, R5.6), pure.
 
 Also the builders the streaming translator shares: output items, usage, the response envelope,
 and call ids. Kimi's tool-call ids restart at `:0` in every answer, so the same id would repeat

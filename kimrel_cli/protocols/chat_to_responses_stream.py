@@ -1,4 +1,4 @@
-"""Streaming translation: Chat Completions chunks in, Responses events out (R4, R5.5), pure.
+"""Streaming translation: Chat Completions chunks in, Responses events out (docs/protocols.md R4, R5.5), pure.
 
 A state machine fed one chunk at a time. It keeps what Codex and the openai SDK's stream
 helper need: response.created first; each item `output_item.added` before its deltas (message
@@ -37,7 +37,7 @@ Event = tuple[str, dict[str, Any]]
 
 
 def failure_code(error: KimrelError) -> tuple[str, str]:
-    """(code, message) for response.failed, using the codes Codex recognises (R2.2)."""
+    """(code, message) for response.failed, using the codes Codex recognises (docs/protocols.md R2.2)."""
     code = getattr(error, "wire_code", None)
     if isinstance(error, InsufficientCredits):
         return "insufficient_quota", error.message

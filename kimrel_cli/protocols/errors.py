@@ -1,4 +1,4 @@
-"""KimrelError → wire errors in each client's protocol (protocols.md 6.6), pure.
+"""KimrelError → wire errors in each client's protocol (docs/protocols.md 6.6), pure.
 
 - Anthropic: `{"type":"error","error":{"type","message"}}` with the mapped status, or an `error`
   stream event once a stream has started.

@@ -1,4 +1,4 @@
-"""Request translation: OpenAI Responses → Chat Completions (protocols.md R5.1–R5.3), pure.
+"""Request translation: OpenAI Responses → Chat Completions (docs/protocols.md R5.1–R5.3), pure.
 
 Returns the chat request, a ResponsesContext holding what the way back needs (namespace and
 custom-tool maps, the reasoning output form, the fields echoed in the response object), and
@@ -242,7 +242,7 @@ def _tools(
 
 
 class _Messages:
-    """Walks input items into chat messages with one open assistant message (R5.2)."""
+    """Walks input items into chat messages with one open assistant message (docs/protocols.md R5.2)."""
 
     def __init__(
         self, target: ResponsesTarget, namespaces: Mapping[str, tuple[str, str]], notes: list[str]

@@ -4,7 +4,7 @@ Parse, resolve the model, prefetch remote images, translate (protocols/responses
 call upstream chat completions, translate back (whole or streamed), and remember the
 conversation for `previous_response_id`. Errors come in OpenAI's shape; exhausted credits are
 answered as 429 `insufficient_quota`, the one form Codex shows as "Quota exceeded" without
-retrying (a 403 would be retried and shown raw; protocols.md R5.7).
+retrying (a 403 would be retried and shown raw; docs/protocols.md R5.7).
 """
 
 from __future__ import annotations

@@ -15,9 +15,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("kimrel_cli.hosted.client", reason="the hosted client has not landed yet")
-pytest.importorskip("kimrel_cli.simulator.app", reason="the simulator has not landed yet")
-
 from kimrel_cli.relay.app import create_app
 from kimrel_cli.relay.context import RelayConfig, build_context
 from kimrel_cli.servers import bind_socket, start_in_thread

@@ -1,4 +1,4 @@
-"""Stream checkers, one per protocol: what clients rely on (protocols.md 2.3 and R4)."""
+"""Stream checkers, one per protocol: what clients rely on (docs/protocols.md 2.3 and R4)."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ TERMINAL = ("response.completed", "response.incomplete", "response.failed")
 
 
 def check_responses_stream(events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """Assert the Responses stream invariants (R4); return the terminal event's response."""
+    """Assert the Responses stream invariants (docs/protocols.md R4); return the terminal event's response."""
     assert events and events[0][0] == "response.created"
     for n, (name, data) in enumerate(events):
         assert data["type"] == name and data["sequence_number"] == n, "sequence numbers 0, 1, 2…"

@@ -1,4 +1,4 @@
-"""anthropic_to_chat and chat_to_anthropic: one case per row of protocols.md 6.1–6.6."""
+"""anthropic_to_chat and chat_to_anthropic: one case per row of docs/protocols.md 6.1–6.6."""
 
 from __future__ import annotations
 

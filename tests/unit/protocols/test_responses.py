@@ -1,4 +1,4 @@
-"""The Responses bridge: request mapping rows (R5.1–R5.3), answers, and stream invariants."""
+"""The Responses bridge: request mapping rows (docs/protocols.md R5.1–R5.3), answers, and stream invariants."""
 
 from __future__ import annotations
 

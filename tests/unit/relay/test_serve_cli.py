@@ -10,7 +10,6 @@ import sys
 import time
 
 import httpx
-import pytest
 from typer.testing import CliRunner
 
 from kimrel_cli.cli.app import app
@@ -74,8 +73,6 @@ def test_serve_stop_without_a_relay_says_so():
 
 
 def test_background_relay_starts_answers_and_stops():
-    pytest.importorskip("kimrel_cli.simulator.app", reason="the simulator has not landed yet")
-    pytest.importorskip("kimrel_cli.hosted.client", reason="the hosted client has not landed yet")
     started = kimrel("serve", "--simulate", "--port", "0", "--background", "--quiet")
     try:
         assert started.returncode == 0, started.stderr
@@ -118,8 +115,6 @@ def _spawn_serve(*args: str) -> subprocess.Popen[str]:
 
 
 def test_foreground_log_json_reports_start_and_requests_then_clears_state_on_sigterm():
-    pytest.importorskip("kimrel_cli.simulator.app", reason="the simulator has not landed yet")
-    pytest.importorskip("kimrel_cli.hosted.client", reason="the hosted client has not landed yet")
     proc = _spawn_serve("--simulate", "--port", "0", "--log-json", "--no-auth")
     try:
         assert proc.stdout is not None
@@ -154,8 +149,6 @@ def test_foreground_log_json_reports_start_and_requests_then_clears_state_on_sig
 
 
 def test_foreground_header_prints_urls_and_snippets_with_the_token():
-    pytest.importorskip("kimrel_cli.simulator.app", reason="the simulator has not landed yet")
-    pytest.importorskip("kimrel_cli.hosted.client", reason="the hosted client has not landed yet")
     import select
 
     proc = _spawn_serve("--simulate", "--port", "0", "--token", "kr-local-shown")
