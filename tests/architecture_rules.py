@@ -20,6 +20,7 @@ CORE = {
     "paths",
     "config",
     "catalogue",
+    "codex_config",
     "apikey",
     "files",
     "protocols",
