@@ -75,6 +75,49 @@ def recorded_relay(simulator):
     server.stop()
 
 
+@pytest.fixture
+def recorded_stack():
+    """Simulator and relay, each wrapped in a Recorder: what Claude Code sent, what Kimi got."""
+    from kimrel_cli.simulator.app import SimulatorSettings
+    from kimrel_cli.simulator.app import create_app as create_simulator
+
+    upstream = Recorder(create_simulator(SimulatorSettings()))
+    sim = start_in_thread(upstream, bind_socket())
+    config = RelayConfig(api_key="sk-sim-demo", base_url=sim.url + "/api", token=TOKEN)
+    relay = Recorder(create_app(build_context(config)))
+    server = start_in_thread(relay, bind_socket())
+    yield server.url, relay, upstream
+    server.stop()
+    sim.stop()
+
+
+def _claude_env(url: str, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "ANTHROPIC_BASE_URL": url,
+        "ANTHROPIC_AUTH_TOKEN": TOKEN,
+        "ANTHROPIC_MODEL": "kimi-k2.6",
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL": "kimi-k2",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        **extra,
+    }
+
+
+def _run_claude(args: list[str], cwd: Any, env: dict[str, str]) -> dict[str, Any]:
+    proc = subprocess.run(
+        [CLAUDE, *args, "--output-format", "json"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, f"claude {args} failed: {proc.stderr[-2000:]}"
+    return json.loads(proc.stdout)
+
+
 def _messages_bodies(recorder: Recorder) -> list[dict[str, Any]]:
     return [
         json.loads(e["body"])
@@ -154,3 +197,45 @@ def test_claude_code_runs_a_tool_and_finishes_the_turn(recorded_relay, tmp_path)
     ]
     assert tool_results, summary
     assert all(e["status"] < 400 for e in recorder.seen if e["path"].startswith("/v1/")), summary
+
+
+def test_five_turns_with_the_same_tool_every_turn_deliver_every_result(recorded_stack, tmp_path):
+    """Issue 11.1: Kimi's ids restart at `functions.Bash:0` in every answer. Claude Code must
+    see a fresh tool_use id each turn (it drops repeated ones and sends "(no content)"), and
+    the model must get every tool result under its own id."""
+    url, relay, upstream = recorded_stack
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    env = _claude_env(url)
+    prompts = ["Run the Bash tool"] + [f"Run the Bash tool again ({n})" for n in range(2, 6)]
+    for n, prompt in enumerate(prompts):
+        args = (["--continue"] if n else []) + ["-p", prompt, "--allowedTools", "Bash"]
+        result = _run_claude(args, workdir, env)
+        assert result["is_error"] is False, result
+        assert result["result"] == "The tool returned: simulated", (n, result, _summary(relay))
+
+    # What Claude Code sent on the last turn: five tool_use ids, all different, five results.
+    last = [
+        b
+        for b in _messages_bodies(relay)
+        if any(m["role"] == "user" and isinstance(m["content"], list) for m in b["messages"])
+    ][-1]
+    blocks = [b for m in last["messages"] if isinstance(m["content"], list) for b in m["content"]]
+    uses = [b["id"] for b in blocks if b.get("type") == "tool_use"]
+    results = [b for b in blocks if b.get("type") == "tool_result"]
+    assert len(uses) == 5 and len(set(uses)) == 5, uses
+    assert [r["tool_use_id"] for r in results] == uses
+
+    # What the model got on the last turn: its own ids back, and every result's real text.
+    chats = [
+        json.loads(e["body"])
+        for e in upstream.seen
+        if e["path"].endswith("/chat/completions") and e["method"] == "POST"
+    ]
+    history = chats[-1]["messages"]
+    calls = [c["id"] for m in history for c in m.get("tool_calls") or []]
+    tool_messages = [m for m in history if m["role"] == "tool"]
+    assert calls == ["functions.Bash:0"] * 5, calls
+    assert [m["tool_call_id"] for m in tool_messages] == calls
+    assert all("simulated" in str(m["content"]) for m in tool_messages), tool_messages
+    assert "(no content)" not in json.dumps(history)
