@@ -339,9 +339,15 @@ def _clean_schema(schema: Any) -> Any:
 
 def _tools(body: Mapping[str, Any], notes: list[str]) -> list[dict[str, Any]]:
     tools = []
-    for tool in body.get("tools") or []:
+    listed = body.get("tools")
+    if listed is not None and not isinstance(listed, list):
+        raise BadRequest("tools: must be a list of tool definitions")
+    for n, tool in enumerate(listed or []):
         if not isinstance(tool, Mapping):
-            continue
+            raise BadRequest(f"tools.{n}: must be an object with name and input_schema")
+        name = tool.get("name")
+        if not isinstance(name, str) or not name:
+            raise BadRequest(f"tools.{n}.name: Field required (a non-empty string)")
         kind = tool.get("type")
         if kind not in (None, "custom") or "input_schema" not in tool:
             notes.append(f"dropped server tool {tool.get('name')!r} ({kind})")
@@ -350,7 +356,7 @@ def _tools(body: Mapping[str, Any], notes: list[str]) -> list[dict[str, Any]]:
         if dropped:
             notes.append(f"tool {tool.get('name')!r}: dropped {', '.join(dropped)}")
         function: dict[str, Any] = {
-            "name": tool["name"],
+            "name": name,
             "parameters": _clean_schema(
                 tool.get("input_schema") or {"type": "object", "properties": {}}
             ),
