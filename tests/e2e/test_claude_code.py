@@ -233,9 +233,37 @@ def test_five_turns_with_the_same_tool_every_turn_deliver_every_result(recorded_
         if e["path"].endswith("/chat/completions") and e["method"] == "POST"
     ]
     history = chats[-1]["messages"]
+    assert chats[-1]["thinking"] == {"type": "enabled"}  # Claude Code's default: adaptive, high
     calls = [c["id"] for m in history for c in m.get("tool_calls") or []]
     tool_messages = [m for m in history if m["role"] == "tool"]
     assert calls == ["functions.Bash:0"] * 5, calls
     assert [m["tool_call_id"] for m in tool_messages] == calls
     assert all("simulated" in str(m["content"]) for m in tool_messages), tool_messages
     assert "(no content)" not in json.dumps(history)
+
+
+def _upstream_thinking(upstream: Recorder) -> list[Any]:
+    return [
+        json.loads(e["body"]).get("thinking")
+        for e in upstream.seen
+        if e["path"].endswith("/chat/completions") and e["method"] == "POST"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "extra_env"),
+    [([], {"MAX_THINKING_TOKENS": "0"}), (["--effort", "low"], {})],
+    ids=["MAX_THINKING_TOKENS=0", "effort-low"],
+)
+def test_thinking_off_and_low_effort_reach_kimi_as_thinking_disabled(
+    recorded_stack, tmp_path, args, extra_env
+):
+    """Issue 11.7: Claude Code omits `thinking` with MAX_THINKING_TOKENS=0 and sends
+    output_config.effort "low" for --effort low; both mean no thinking on Kimi."""
+    url, relay, upstream = recorded_stack
+    result = _run_claude(["-p", "hello", *args], tmp_path, _claude_env(url, **extra_env))
+    assert result["is_error"] is False, result
+    sent = [json.loads(e["body"]) for e in relay.seen if e["path"].endswith("/messages")]
+    assert sent, _summary(relay)
+    thinking = _upstream_thinking(upstream)
+    assert thinking and all(t == {"type": "disabled"} for t in thinking), (thinking, sent[-1].get("output_config"))
