@@ -84,6 +84,7 @@ def claude(
         relay_token(),
         model=model or settings.default_model,
         small_model=settings.small_model,
+        pinned=model is not None,
     )
     raise typer.Exit(_run("claude", list(ctx.args), env))
 

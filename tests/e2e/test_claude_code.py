@@ -266,4 +266,7 @@ def test_thinking_off_and_low_effort_reach_kimi_as_thinking_disabled(
     sent = [json.loads(e["body"]) for e in relay.seen if e["path"].endswith("/messages")]
     assert sent, _summary(relay)
     thinking = _upstream_thinking(upstream)
-    assert thinking and all(t == {"type": "disabled"} for t in thinking), (thinking, sent[-1].get("output_config"))
+    assert thinking and all(t == {"type": "disabled"} for t in thinking), (
+        thinking,
+        sent[-1].get("output_config"),
+    )

@@ -3,6 +3,7 @@ simulator: validation errors in Anthropic's shape, and thinking/effort reaching 
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -40,6 +41,27 @@ class Upstream:
             return message
 
         await self.app(scope, recv, send)
+
+
+@pytest.fixture
+def stack_with_log():
+    from kimrel_cli.relay.dashboard import RequestLog
+    from kimrel_cli.simulator.app import SimulatorSettings, create_app
+
+    out = io.StringIO()
+    sim = start_in_thread(create_app(SimulatorSettings()), bind_socket())
+    relay = start_relay_in_thread(
+        RelayConfig(
+            api_key="sk-sim-demo",
+            base_url=sim.url + "/api",
+            token=TOKEN,
+            max_retries=0,
+            log=RequestLog("pretty", stream=out),
+        )
+    )
+    yield relay, out
+    relay.stop()
+    sim.stop()
 
 
 @pytest.fixture
@@ -90,3 +112,20 @@ def test_a_tool_without_name_is_a_400_in_anthropic_shape(stack):
     )
     assert response.status_code == 400, response.text
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_the_request_log_shows_what_a_claude_name_was_mapped_to(stack_with_log):
+    relay, out = stack_with_log
+    client = _client(relay)
+    answer = client.messages.create(
+        model="claude-opus-4-8", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert answer.model == "claude-opus-4-8"  # the client still sees its own name
+    with client.messages.stream(
+        model="kimi-k2.6", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        stream.get_final_message()
+    relay.ctx.log.flush()
+    lines = [line for line in out.getvalue().splitlines() if "/v1/messages" in line]
+    assert "claude-opus-4-8 → kimi-k2.5" in lines[0], lines
+    assert "kimi-k2.6" in lines[1] and "→ kimi" not in lines[1], lines
