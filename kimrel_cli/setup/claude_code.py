@@ -24,11 +24,13 @@ and output settings (`model_env`), the timeout and traffic switches, and either
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from kimrel_cli.catalogue import MODELS
+from kimrel_cli.errors import SetupError
 from kimrel_cli.setup.jsonedit import dump_like, parse_object
 
 Scope = Literal["user", "project", "local"]
@@ -82,6 +84,36 @@ def model_env(model: str, small_model: str) -> dict[str, str]:
         env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] = str(info.context_window)
         env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(info.max_output_tokens)
     return env
+
+
+# Claude Code 2.1.154 and later put `role: "system"` messages inside `messages` for every
+# non-`claude-` model on a first-party base URL (no setting turns this off: checked in
+# 2.1.197's bundle); the hosted /v1/messages takes user/assistant only and refuses them.
+DIRECT_REFUSED_FROM = (2, 1, 154)
+
+
+def direct_mode_refusal(version: str | None) -> SetupError | None:
+    """Why `--via direct` cannot serve this Claude Code version, or None when it can."""
+    from kimrel_cli.setup.tools import version_tuple
+
+    if version is None or version_tuple(version) < DIRECT_REFUSED_FROM:
+        return None
+    return SetupError(
+        f"direct mode cannot serve Claude Code {version}: since 2.1.154 it puts "
+        'role: "system" messages inside `messages`, which the hosted /v1/messages refuses '
+        "(messages.N.role: must be user or assistant), so every request would fail",
+        hint="Use the relay, which translates them: `kimrel setup claude-code` (--via relay, "
+        "the default) with `kimrel serve --background`, or `kimrel launch claude`.",
+        code="direct-mode-unsupported",
+    )
+
+
+def account_base_url(
+    accounts: Mapping[str, Mapping[str, Any]], account: str | None, default: str
+) -> str:
+    """The hosted API root the account was logged in against (`default` for unknown ones)."""
+    entry = accounts.get(account or "") or {}
+    return str(entry.get("base_url") or default).rstrip("/")
 
 
 @dataclass(frozen=True)

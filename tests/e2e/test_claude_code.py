@@ -270,3 +270,39 @@ def test_thinking_off_and_low_effort_reach_kimi_as_thinking_disabled(
         thinking,
         sent[-1].get("output_config"),
     )
+
+
+def test_direct_mode_fails_on_the_system_message_even_with_the_output_cap(tmp_path):
+    """Why `setup claude-code --via direct` refuses this Claude Code (issue 11.2): with every
+    setting kimrel can write (max output 8192 included), Claude Code still puts a
+    `role: "system"` message inside `messages`, and the hosted /v1/messages (the simulator
+    follows its documented rules) refuses it. If this ever passes, direct mode can come back."""
+    from kimrel_cli.setup.claude_code import model_env
+    from kimrel_cli.simulator.app import SimulatorSettings
+    from kimrel_cli.simulator.app import create_app as create_simulator
+
+    upstream = Recorder(create_simulator(SimulatorSettings()))
+    sim = start_in_thread(upstream, bind_socket())
+    try:
+        env = {
+            **os.environ,
+            **model_env("kimi-k2.6", "kimi-k2"),
+            "ANTHROPIC_BASE_URL": sim.url + "/api",
+            "ANTHROPIC_AUTH_TOKEN": "sk-sim-demo",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        }
+        proc = subprocess.run(
+            [CLAUDE, "-p", "hello", "--output-format", "json"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            stdin=subprocess.DEVNULL,
+        )
+    finally:
+        sim.stop()
+    sent = [json.loads(e["body"]) for e in upstream.seen if e["path"].endswith("/v1/messages")]
+    assert sent and all(body["max_tokens"] == 8192 for body in sent)
+    assert any(m["role"] == "system" for m in sent[0]["messages"])
+    assert "must be user or assistant" in proc.stdout + proc.stderr
