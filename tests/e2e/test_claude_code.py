@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -306,3 +307,49 @@ def test_direct_mode_fails_on_the_system_message_even_with_the_output_cap(tmp_pa
     assert sent and all(body["max_tokens"] == 8192 for body in sent)
     assert any(m["role"] == "system" for m in sent[0]["messages"])
     assert "must be user or assistant" in proc.stdout + proc.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_kimrel_launch_claude_resume_continues_the_session_with_kimrels_settings(tmp_path):
+    """Issue 11.8: Claude Code prints `claude --resume ID`, which has none of launch's settings;
+    `kimrel launch claude --resume ID` passes the flag through and continues that session."""
+    import sys
+
+    def kimrel(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kimrel_cli", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            stdin=subprocess.DEVNULL,
+        )
+
+    assert kimrel("config", "set", "relay.port", str(_free_port())).returncode == 0
+    try:
+        first = kimrel(
+            "launch", "claude", "--simulate", "-p", "first prompt", "--output-format", "json"
+        )
+        assert first.returncode == 0, first.stderr
+        session = json.loads(first.stdout)["session_id"]
+        second = kimrel(
+            "launch", "claude", "--simulate", "--resume", session,
+            "-p", "second prompt", "--output-format", "json",
+        )  # fmt: skip
+        assert second.returncode == 0, second.stderr
+        resumed = json.loads(second.stdout)
+        assert resumed["session_id"] == session
+        assert resumed["result"] == "Simulated reply to: second prompt"
+    finally:
+        kimrel("serve", "stop")
+    transcripts = list(Path(os.environ["CLAUDE_CONFIG_DIR"]).glob(f"projects/*/{session}.jsonl"))
+    assert len(transcripts) == 1
+    text = transcripts[0].read_text()
+    assert "first prompt" in text and "second prompt" in text
