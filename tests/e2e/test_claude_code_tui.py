@@ -14,7 +14,6 @@ import shlex
 import shutil
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,14 +41,14 @@ pytestmark = [
 
 
 class Pane:
-    """One tmux session on a private socket."""
+    """One tmux session on a private socket (a file in the test's temporary directory)."""
 
-    def __init__(self, socket: str) -> None:
+    def __init__(self, socket: Path) -> None:
         self.socket = socket
 
     def tmux(self, *args: str) -> str:
         proc = subprocess.run(
-            [TMUX or "tmux", "-L", self.socket, *args],
+            [TMUX or "tmux", "-S", str(self.socket), *args],
             capture_output=True,
             text=True,
             timeout=10,
@@ -123,7 +122,7 @@ def claude_tui(stack: tuple[str, Recorder], tmp_path: Path) -> Iterator[tuple[Pa
     assignments = [shlex.quote(f"{k}={v}") for k, v in env.items()]
     claude = shlex.quote(CLAUDE or "claude")
     command = " ".join(["env", "-i", *assignments, claude, "--allowedTools", "Bash"])
-    pane = Pane("kimrel-test-" + uuid.uuid4().hex[:8])
+    pane = Pane(tmp_path / "tmux.sock")
     pane.tmux("new-session", "-d", "-s", "kr", "-x", "160", "-y", "50", "-c", str(work), command)
     try:
         pane.wait_for(lambda s: "❯" in s, "Claude Code's prompt")
