@@ -181,6 +181,7 @@ def claude(
         running_token(state),
         model=model or settings.default_model,
         small_model=settings.small_model,
+        pinned=model is not None,
     )
     folder = paths.ensure_dir(paths.state_dir())
     fd, name = tempfile.mkstemp(prefix="launch-claude-", suffix=".json", dir=folder)

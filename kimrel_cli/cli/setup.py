@@ -174,13 +174,23 @@ def claude_code(
     if account is not None:
         get_account(account, settings)  # unknown → error with "did you mean"
     path = settings_path(scope)  # type: ignore[arg-type]
+    account = account or (settings.default_account if via == "direct" else None)
+    if via == "direct":
+        from kimrel_cli.setup.claude_code import account_base_url, direct_mode_refusal
+        from kimrel_cli.setup.tools import find_tool
+
+        refusal = direct_mode_refusal(find_tool("claude").version)
+        if refusal is not None:
+            raise refusal
     options = ClaudeOptions(
         via=via,  # type: ignore[arg-type]
-        base_url=_relay_url() if via == "relay" else settings.base_url,
+        base_url=_relay_url()
+        if via == "relay"
+        else account_base_url(settings.accounts, account, settings.base_url),
         model=model or settings.default_model,
         small_model=small_model or settings.small_model,
         token=running_token() if via == "relay" else None,
-        account=account or (settings.default_account if via == "direct" else None),
+        account=account,
         helper_command=shlex.join([*kimrel_command(), "key", "print"]),
     )
     new = apply(_read(path), options, str(path))

@@ -50,7 +50,7 @@ class ChatTarget:
     info: ModelInfo | None = None
     max_output_tokens: int | None = 8192  # None: no known cap (unknown model)
     mid_conversation_system: str = "keep"  # or "fold"
-    thinking_default: bool = True
+    thinking_default: bool = False  # a request without `thinking` (Anthropic: no thinking)
     temperature_mode: str = "scale"  # or "pass"
     images: Mapping[str, str] = field(default_factory=dict)
 
@@ -96,18 +96,30 @@ def image_urls_to_fetch(body: Mapping[str, Any]) -> list[str]:
     return urls
 
 
-def _thinking_on(body: Mapping[str, Any], info: ModelInfo | None, target: ChatTarget) -> bool:
+EFFORT_WITHOUT_THINKING = frozenset({"low"})
+
+
+def thinking_choice(body: Mapping[str, Any], info: ModelInfo | None, target: ChatTarget) -> bool:
+    """Whether Kimi thinks for this request: the client's thinking and effort choices (Anthropic
+    semantics), mapped onto the on/off switch Kimi offers.
+
+    - `thinking` absent (Claude Code with `MAX_THINKING_TOKENS=0`) or `disabled`: off;
+    - `enabled` (any `budget_tokens`): on; `adaptive`: on, except at `output_config.effort`
+      "low" (Claude Code's `/effort low`), where Kimi's nearest choice is no thinking;
+    - kimi-k2-thinking always thinks and kimi-k2/k2-0905 never do, whatever was asked.
+    """
     if info is None or info.thinking == "none":
         return False
     if info.thinking == "always":
         return True
-    kind = (
-        (body.get("thinking") or {}).get("type")
-        if isinstance(body.get("thinking"), Mapping)
-        else None
-    )
-    if kind in ("enabled", "adaptive"):
+    thinking = body.get("thinking")
+    kind = thinking.get("type") if isinstance(thinking, Mapping) else None
+    if kind == "enabled":
         return True
+    if kind == "adaptive":
+        config = body.get("output_config")
+        effort = config.get("effort") if isinstance(config, Mapping) else None
+        return effort not in EFFORT_WITHOUT_THINKING
     if kind == "disabled":
         return False
     return target.thinking_default
@@ -339,9 +351,15 @@ def _clean_schema(schema: Any) -> Any:
 
 def _tools(body: Mapping[str, Any], notes: list[str]) -> list[dict[str, Any]]:
     tools = []
-    for tool in body.get("tools") or []:
+    listed = body.get("tools")
+    if listed is not None and not isinstance(listed, list):
+        raise BadRequest("tools: must be a list of tool definitions")
+    for n, tool in enumerate(listed or []):
         if not isinstance(tool, Mapping):
-            continue
+            raise BadRequest(f"tools.{n}: must be an object with name and input_schema")
+        name = tool.get("name")
+        if not isinstance(name, str) or not name:
+            raise BadRequest(f"tools.{n}.name: Field required (a non-empty string)")
         kind = tool.get("type")
         if kind not in (None, "custom") or "input_schema" not in tool:
             notes.append(f"dropped server tool {tool.get('name')!r} ({kind})")
@@ -350,7 +368,7 @@ def _tools(body: Mapping[str, Any], notes: list[str]) -> list[dict[str, Any]]:
         if dropped:
             notes.append(f"tool {tool.get('name')!r}: dropped {', '.join(dropped)}")
         function: dict[str, Any] = {
-            "name": tool["name"],
+            "name": name,
             "parameters": _clean_schema(
                 tool.get("input_schema") or {"type": "object", "properties": {}}
             ),
@@ -378,7 +396,7 @@ def anthropic_to_chat(
         raise BadRequest("messages: required, and must be a list")
     notes: list[str] = []
     info = target.info
-    thinking = _thinking_on(body, info, target)
+    thinking = thinking_choice(body, info, target)
     tools = _tools(body, notes)
     choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), Mapping) else None
     forced = bool(tools) and choice is not None and choice.get("type") in ("any", "tool")
@@ -456,6 +474,9 @@ def anthropic_to_chat(
         and body["thinking"].get("type") == "disabled"
     ):
         notes.append("kimi-k2-thinking cannot disable thinking")
+    effort = body.get("output_config")
+    if isinstance(effort, Mapping) and effort.get("effort"):
+        notes.append(f"effort {effort['effort']!r}: thinking {'on' if thinking else 'off'}")
 
     temperature = _temperature(body.get("temperature"), info, target.temperature_mode)
     if temperature is not None:

@@ -97,7 +97,7 @@ def chat_to_anthropic(
         content.append(
             {
                 "type": "tool_use",
-                "id": encode_tool_id(str(upstream_id)),
+                "id": encode_tool_id(str(upstream_id), message_id),
                 "name": name,
                 "input": parse_arguments(function.get("arguments")),
             }

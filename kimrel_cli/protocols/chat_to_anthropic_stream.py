@@ -121,7 +121,12 @@ class ChatToAnthropicStream:
         upstream_id = call.id or f"functions.{call.name}:{call.index}"
         events = self._start(
             "tool",
-            {"type": "tool_use", "id": encode_tool_id(upstream_id), "name": call.name, "input": {}},
+            {
+                "type": "tool_use",
+                "id": encode_tool_id(upstream_id, self.message_id),
+                "name": call.name,
+                "input": {},
+            },
             call.index,
         )
         call.block = self._open.index if self._open else None

@@ -62,6 +62,13 @@ def make_target(cls: Any, **values: Any) -> Any:
     return cls(**kwargs)
 
 
+def logged_model(requested: str, upstream_id: str) -> str:
+    """The model as the request log shows it: `claude-opus-4-5 → kimi-k2.5` when it was mapped."""
+    if not requested or requested == upstream_id:
+        return upstream_id
+    return f"{requested} → {upstream_id}"
+
+
 def _new_message_id() -> str:
     return "msg_kr_" + secrets.token_hex(12)
 
@@ -72,10 +79,11 @@ async def messages(request: Request, ctx: RelayContext) -> Response:
     requested = str(body.get("model") or "")
     upstream_id, info = ctx.resolve_model(requested)
     shown = requested or upstream_id
+    logged = logged_model(requested, upstream_id)
     headers = ctx.forward_headers(request)
     out_headers = {"x-kimrel-upstream-model": upstream_id}
     if ctx.settings.messages_upstream == "messages":
-        return await _pass_through(request, ctx, body, upstream_id, info, started)
+        return await _pass_through(request, ctx, body, upstream_id, info, started, logged)
 
     from kimrel_cli.protocols.anthropic_to_chat import (
         ChatTarget,
@@ -97,7 +105,7 @@ async def messages(request: Request, ctx: RelayContext) -> Response:
         )
         chat_body, notes = anthropic_to_chat(body, target)
     except KimrelError as exc:
-        return _failed(ctx, exc, request, shown, started)
+        return _failed(ctx, exc, request, logged, started)
     for note in notes:
         logger.debug("messages → chat: %s", note)
     estimate = estimate_anthropic_request_tokens(body)
@@ -109,7 +117,7 @@ async def messages(request: Request, ctx: RelayContext) -> Response:
         try:
             result = await ctx.call(CHAT_PATH, chat_body, headers)
         except Exception as exc:
-            return _failed(ctx, exc, request, shown, started)
+            return _failed(ctx, exc, request, logged, started)
         answer = chat_to_anthropic(
             result.data,
             requested_model=shown,
@@ -120,7 +128,7 @@ async def messages(request: Request, ctx: RelayContext) -> Response:
         usage = answer.get("usage") or {}
         ctx.record(
             route=MESSAGES_PATH,
-            model=shown,
+            model=logged,
             status=200,
             started=started,
             tokens_in=usage.get("input_tokens"),
@@ -128,7 +136,9 @@ async def messages(request: Request, ctx: RelayContext) -> Response:
         )
         return json_response(answer, 200, out_headers)
 
-    return await _stream(request, ctx, chat_body, shown, message_id, estimate, started, headers)
+    return await _stream(
+        request, ctx, chat_body, shown, message_id, estimate, started, headers, logged
+    )
 
 
 async def _stream(
@@ -140,6 +150,7 @@ async def _stream(
     estimate: int,
     started: float,
     headers: dict[str, str],
+    logged: str,
 ) -> Response:
     from kimrel_cli.protocols.chat_to_anthropic_stream import ChatToAnthropicStream
 
@@ -148,7 +159,7 @@ async def _stream(
         raw = await stack.enter_async_context(ctx.open_stream(CHAT_PATH, chat_body, headers))
     except Exception as exc:
         await stack.aclose()
-        return _failed(ctx, exc, request, shown, started)
+        return _failed(ctx, exc, request, logged, started)
     tx = ChatToAnthropicStream(model=shown, message_id=message_id, input_tokens=estimate)
     state: dict[str, Any] = {"error": None, "tin": None, "tout": None}
 
@@ -181,7 +192,7 @@ async def _stream(
         await stack.aclose()
         ctx.record(
             route=MESSAGES_PATH,
-            model=shown,
+            model=logged,
             status=200,
             started=started,
             tokens_in=state["tin"],
@@ -201,6 +212,7 @@ async def _pass_through(
     upstream_id: str,
     info: Any,
     started: float,
+    logged: str,
 ) -> Response:
     """relay.messages_upstream = "messages": the hosted /v1/messages, body as sent (model and cap fixed)."""
     shown = str(body.get("model") or upstream_id)
@@ -212,17 +224,17 @@ async def _pass_through(
         try:
             result = await ctx.call(MESSAGES_PATH, body, headers)
         except Exception as exc:
-            return _failed(ctx, exc, request, shown, started)
+            return _failed(ctx, exc, request, logged, started)
         if isinstance(result.data, dict):
             result.data["model"] = shown
-        ctx.record(route=MESSAGES_PATH, model=shown, status=200, started=started)
+        ctx.record(route=MESSAGES_PATH, model=logged, status=200, started=started)
         return json_response(result.data, 200, out_headers)
     stack = contextlib.AsyncExitStack()
     try:
         raw = await stack.enter_async_context(ctx.open_stream(MESSAGES_PATH, body, headers))
     except Exception as exc:
         await stack.aclose()
-        return _failed(ctx, exc, request, shown, started)
+        return _failed(ctx, exc, request, logged, started)
 
     async def relay() -> AsyncIterator[bytes]:
         try:
@@ -233,7 +245,7 @@ async def _pass_through(
 
     async def close() -> None:
         await stack.aclose()
-        ctx.record(route=MESSAGES_PATH, model=shown, status=200, started=started, stream=True)
+        ctx.record(route=MESSAGES_PATH, model=logged, status=200, started=started, stream=True)
 
     return RelayStream(relay(), headers=out_headers, on_close=close)  # type: ignore[return-value]
 

@@ -60,20 +60,28 @@ def find_tool(name: str) -> Tool:
     return Tool(name, path, version)
 
 
-def claude_env(relay_url: str, token: str, *, model: str, small_model: str) -> dict[str, str]:
-    """Environment that points Claude Code at the relay (the relay's token, never the real key)."""
-    return {
+def claude_env(
+    relay_url: str, token: str, *, model: str, small_model: str, pinned: bool = False
+) -> dict[str, str]:
+    """Environment that points Claude Code at the relay (the relay's token, never the real key).
+
+    The model settings are setup's (`claude_code.model_env`): every Kimi model in `/model` with
+    its window and output limit. `pinned` (an explicit `launch --model`) also sets
+    `ANTHROPIC_MODEL`, which outranks a model saved with `/model`.
+    """
+    from kimrel_cli.setup.claude_code import model_env
+
+    env = {
         "ANTHROPIC_BASE_URL": relay_url,
         "ANTHROPIC_AUTH_TOKEN": token,
-        "ANTHROPIC_MODEL": model,
-        "ANTHROPIC_SMALL_FAST_MODEL": small_model,
-        "ANTHROPIC_DEFAULT_SONNET_MODEL": model,
-        "ANTHROPIC_DEFAULT_OPUS_MODEL": model,
-        "ANTHROPIC_DEFAULT_HAIKU_MODEL": small_model,
+        **model_env(model, small_model),
         "API_TIMEOUT_MS": "3000000",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "CLAUDE_CODE_ATTRIBUTION_HEADER": "0",
     }
+    if pinned:
+        env["ANTHROPIC_MODEL"] = model
+    return env
 
 
 def codex_overrides(

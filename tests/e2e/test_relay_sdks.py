@@ -269,7 +269,8 @@ def test_anthropic_thinking_model_round_trips_reasoning_over_tool_turns(relay):
 def test_anthropic_streamed_tool_use_has_its_input(relay):
     with ant(relay).messages.stream(
         model="kimi-k2.6",
-        max_tokens=1000,
+        max_tokens=2000,
+        thinking={"type": "enabled", "budget_tokens": 1024},  # absent means no thinking
         tools=[BASH],
         messages=[{"role": "user", "content": "Use the Bash tool please"}],
     ) as stream:
