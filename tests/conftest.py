@@ -96,3 +96,12 @@ def make_simulator() -> Iterator[SimulatorFactory]:
 def simulator(make_simulator: SimulatorFactory) -> str:
     """A fresh simulator with the demo keys (sk-sim-demo: 1,000 credits; sk-sim-empty: 0)."""
     return make_simulator()
+
+
+@pytest.fixture
+def older_claude(sandbox: Path) -> Iterator[Path]:
+    """A stand-in `claude` 2.1.100 first on PATH, so `setup claude-code --via direct` is served."""
+    from tests.support.older_claude import older_claude_on_path
+
+    with older_claude_on_path(sandbox) as script:
+        yield script

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from kimrel_cli.relay.context import RelayConfig, build_context
 from kimrel_cli.relay.state import RelayState, clear_state, write_state
 from kimrel_cli.servers import bind_socket, start_in_thread
 from tests.e2e.test_claude_code import Recorder
+from tests.support.older_claude import older_claude_on_path
 
 TOKEN = "kr-local-launch-setup-test"
 KIMREL = [sys.executable, "-m", "kimrel_cli"]
@@ -94,10 +96,13 @@ def _assert_token(calls: list[dict[str, Any]]) -> None:
         assert presented - {None} == {TOKEN}, headers  # the relay's token, nothing else
 
 
-def _setup(*args: str, trap_url: str) -> None:
+def _setup(*args: str, trap_url: str, where: Path) -> None:
     os.environ["KIMREL_BASE_URL"] = trap_url  # direct mode writes this URL instead of kimrel.com
     try:
-        result = runner.invoke(app, ["setup", *args, "--yes"])
+        # direct mode is refused for today's Claude Code; its settings are still what a user has
+        # who set it up with an older one and upgraded since, so write them as setup did then
+        with older_claude_on_path(where):
+            result = runner.invoke(app, ["setup", *args, "--yes"])
     finally:
         del os.environ["KIMREL_BASE_URL"]
     assert result.exit_code == 0, result.output
@@ -135,7 +140,7 @@ def _launch_claude(sandbox: Any, prompt: str, **env: str) -> str:
 def test_claude_launch_before_and_after_setup(sandbox, relays, setup_args):
     recorder, trap, trap_url = relays
     assert _launch_claude(sandbox, "launch one").startswith("Simulated reply to:")
-    _setup("claude-code", *setup_args, trap_url=trap_url)
+    _setup("claude-code", *setup_args, trap_url=trap_url, where=sandbox)
     # an Anthropic key in the user's shell is not sent to the relay either
     second = _launch_claude(sandbox, "launch two", ANTHROPIC_API_KEY="sk-ant-from-the-shell")
     assert second.startswith("Simulated reply to:")
@@ -174,7 +179,7 @@ def test_codex_launch_before_and_after_setup(sandbox, relays, setup_args):
         return out.stdout
 
     assert "Simulated reply to: launch one" in launch("launch one")
-    _setup("codex", *setup_args, trap_url=trap_url)
+    _setup("codex", *setup_args, trap_url=trap_url, where=sandbox)
     assert "Simulated reply to: launch two" in launch("launch two")
     calls = _model_calls(recorder, "/v1/responses")
     assert len(calls) >= 2

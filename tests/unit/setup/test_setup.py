@@ -133,7 +133,7 @@ def test_codex_undo_removes_profile_files_it_created(sandbox):
     assert (home / "config.toml").read_text() == "# mine\n"
 
 
-def test_no_real_key_is_written_in_either_mode(sandbox, monkeypatch):
+def test_no_real_key_is_written_in_either_mode(sandbox, monkeypatch, older_claude):
     monkeypatch.setenv("KIMREL_API_KEY", "sk-real-key-never-written-5151")
     runner.invoke(app, ["setup", "claude-code", "--yes"])
     runner.invoke(app, ["setup", "claude-code", "--via", "direct", "--yes", "--scope", "project"])
@@ -276,7 +276,7 @@ def test_undo_still_refuses_when_kimrels_own_key_was_changed(sandbox):
     assert refused.exit_code == 1 and "request_max_retries" in refused.stderr
 
 
-def test_claude_undo_keeps_mode_and_removes_the_folder_it_created(sandbox):
+def test_claude_undo_keeps_mode_and_removes_the_folder_it_created(sandbox, older_claude):
     user = sandbox / "home" / ".claude" / "settings.json"
     user.parent.mkdir(parents=True)
     user.write_text('{"theme": "dark"}\n')
@@ -336,7 +336,7 @@ def test_unknown_models_and_accounts_are_refused_with_a_suggestion(sandbox):
     assert not (sandbox / "home" / ".codex").exists()
 
 
-def test_the_key_helper_runs_kimrel_by_absolute_path_and_a_move_is_detected(sandbox):
+def test_the_key_helper_runs_kimrel_by_absolute_path_and_a_move_is_detected(sandbox, older_claude):
     import shlex
 
     args = ["setup", "claude-code", "--via", "direct", "--yes"]
