@@ -29,7 +29,9 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Machine-readable o
 
 
 @accounts_app.command("use")
-def use(name: str = typer.Argument(..., help="Account to make the default.")) -> None:
+def use(
+    name: str = typer.Argument(..., metavar="NAME", help="Account to make the default."),
+) -> None:
     """Make an account the default."""
     from kimrel_cli.accounts.registry import set_default
     from kimrel_cli.cli.output import success
@@ -39,7 +41,10 @@ def use(name: str = typer.Argument(..., help="Account to make the default.")) ->
 
 
 @accounts_app.command("rename")
-def rename(old: str = typer.Argument(...), new: str = typer.Argument(...)) -> None:
+def rename(
+    old: str = typer.Argument(..., metavar="OLD", help="The account's current name."),
+    new: str = typer.Argument(..., metavar="NEW", help="Its new name."),
+) -> None:
     """Rename an account (its key moves with it; the default follows)."""
     from kimrel_cli.accounts.registry import rename_account
     from kimrel_cli.cli.output import success

@@ -11,17 +11,20 @@ key_app = typer.Typer(
     help="The stored API key, for programs that ask a command for it.", no_args_is_help=True
 )
 
-ACCOUNT_HELP = (
-    "Account name (default: the default account; KIMREL_API_KEY wins when no --account is given)."
-)
+ACCOUNT_HELP = "Account (default: KIMREL_API_KEY if set, else the default account)."
 
 
 def login(
     account: str = typer.Option(
-        "default", "--account", "-a", help="Name for this account (several are allowed)."
+        "default",
+        "--account",
+        "-a",
+        metavar="NAME",
+        show_default=False,
+        help='Name to keep the key under; several accounts are allowed. Without it: "default".',
     ),
     base_url: str | None = typer.Option(
-        None, "--base-url", help="API root (default: settings / KIMREL_BASE_URL)."
+        None, "--base-url", metavar="URL", help="API root (default: settings, KIMREL_BASE_URL)."
     ),
     with_token: bool = typer.Option(
         False, "--with-token", help="Read the key from standard input (for scripts)."
@@ -34,10 +37,11 @@ def login(
 ) -> None:
     """Log in: check an API key against kimrel.com and keep it in the OS keyring.
 
-    Examples:\n
-      kimrel login\n
-      kimrel login --account work\n
+    Examples:
+      kimrel login
+      kimrel login --account work
       echo "$KEY" | kimrel login --with-token --account ci --insecure-storage
+    See docs/accounts.md.
     """
     from kimrel_cli.accounts.login import login as do_login
     from kimrel_cli.cli.output import err, success, warn
@@ -70,7 +74,11 @@ def login(
 
 def logout(
     account: str | None = typer.Option(
-        None, "--account", "-a", help="Account to log out (default: the default account)."
+        None,
+        "--account",
+        "-a",
+        metavar="NAME",
+        help="Account to log out (default: the default account).",
     ),
     all_accounts: bool = typer.Option(False, "--all", help="Log out of every account."),
 ) -> None:
@@ -181,7 +189,7 @@ def status(
 
 @key_app.command("print")
 def key_print(
-    account: str | None = typer.Option(None, "--account", "-a", help=ACCOUNT_HELP),
+    account: str | None = typer.Option(None, "--account", "-a", metavar="NAME", help=ACCOUNT_HELP),
 ) -> None:
     """Print only the API key, for programs that ask a command for it (Claude Code's apiKeyHelper).
 

@@ -7,14 +7,18 @@ import typer
 
 def chat(
     message: str | None = typer.Option(
-        None, "--message", "-m", help="Ask one question, print the answer, exit."
+        None, "--message", "-m", metavar="TEXT", help="Ask one question, print the answer, exit."
     ),
     model: str | None = typer.Option(
-        None, "--model", help="Model (default: settings' default_model)."
+        None, "--model", metavar="MODEL", help="Model (default: settings' default_model)."
     ),
-    system: str | None = typer.Option(None, "--system", help="System prompt."),
+    system: str | None = typer.Option(None, "--system", metavar="TEXT", help="System prompt."),
     account: str | None = typer.Option(
-        None, "--account", "-a", help="Account (default: KIMREL_API_KEY, else the default account)."
+        None,
+        "--account",
+        "-a",
+        metavar="NAME",
+        help="Account (default: KIMREL_API_KEY if set, else the default account).",
     ),
     simulate: bool = typer.Option(
         False, "--simulate", help="Talk to the built-in simulator (no account, no credits)."
@@ -22,7 +26,8 @@ def chat(
     thinking: bool = typer.Option(
         True,
         "--thinking/--no-thinking",
-        help="Thinking on kimi-k2.5/k2.6 (kimi-k2-thinking always thinks).",
+        show_default=False,
+        help="Thinking on kimi-k2.5/k2.6; on unless --no-thinking (kimi-k2-thinking always thinks).",
     ),
     as_json: bool = typer.Option(False, "--json", help="One-shot: print the whole response JSON."),
     simulate_fault: str | None = typer.Option(
@@ -31,11 +36,12 @@ def chat(
 ) -> None:
     """Chat with a Kimi model: streamed Markdown answers, visible thinking, credits after each answer.
 
-    Examples:\n
-      kimrel chat\n
-      kimrel chat --simulate\n
-      kimrel chat -m "What is a monad?"\n
+    Examples:
+      kimrel chat
+      kimrel chat --simulate
+      kimrel chat -m "What is a monad?"
       git diff | kimrel chat -m "review this" > review.md
+    In the chat, /help lists the commands; see docs/chat.md.
     """
     import sys
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-ACCOUNT_HELP = "Account to use (default: KIMREL_API_KEY, else the default account)."
+ACCOUNT_HELP = "Account (default: KIMREL_API_KEY if set, else the default account)."
 
 
 def _client(account: str | None) -> Any:
@@ -27,14 +27,15 @@ def _waiting(message: str) -> Any:
 
 
 def models(
-    account: str | None = typer.Option(None, "--account", "-a", help=ACCOUNT_HELP),
+    account: str | None = typer.Option(None, "--account", "-a", metavar="NAME", help=ACCOUNT_HELP),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """The models the API offers, with context window, output limit, price and capabilities.
 
-    Examples:\n
-      kimrel models\n
+    Examples:
+      kimrel models
       kimrel models --json | jq '.[].id'
+    Prices are in credits per request; see docs/hosted-client.md.
     """
     from kimrel_cli.catalogue import MODELS
     from kimrel_cli.cli.output import out, print_json
@@ -82,7 +83,7 @@ def models(
 
 
 def credits(
-    account: str | None = typer.Option(None, "--account", "-a", help=ACCOUNT_HELP),
+    account: str | None = typer.Option(None, "--account", "-a", metavar="NAME", help=ACCOUNT_HELP),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Credit balance, the rate-limit tier it gives, and what the last answer's headers said."""
