@@ -22,6 +22,7 @@ CORE = {
     "catalogue",
     "apikey",
     "files",
+    "wording",
     "protocols",
 }
 SERVICES = {"hosted", "accounts", "servers"}

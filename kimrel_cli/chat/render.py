@@ -67,18 +67,26 @@ class StreamView:
 
 
 def footer(result: TurnResult, model: str) -> Any:
-    """model · tokens in/out · latency · credits charged · credits left."""
+    """model · tokens in/out · latency · credits charged · credits left.
+
+    A stopped answer is still charged by the API (it bills the request), so the footer says so.
+    """
     from rich.text import Text
 
-    tokens = f"{result.prompt_tokens or '?'} in / {result.completion_tokens or '?'} out"
+    from kimrel_cli.wording import count, number
+
+    def tokens_of(value: int | None) -> str:
+        return "?" if value is None else number(value)
+
+    tokens = f"{tokens_of(result.prompt_tokens)} in / {tokens_of(result.completion_tokens)} out"
     left = (
-        f"{result.credits_left} credits left"
+        f"{count(result.credits_left, 'credit')} left"
         if result.credits_left is not None
         else "credits left unknown"
     )
-    charged = f"{result.credits_charged} credit" + ("s" if result.credits_charged != 1 else "")
+    charged = count(result.credits_charged, "credit")
     note = (
-        " · interrupted"
+        " · interrupted (still charged)"
         if result.interrupted
         else (" · cut at max tokens" if result.finish_reason == "length" else "")
     )

@@ -15,17 +15,17 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Machine-readable o
     from dataclasses import asdict
 
     from kimrel_cli.accounts.registry import list_accounts
+    from kimrel_cli.cli.auth import accounts_table
     from kimrel_cli.cli.output import out, print_json
 
-    accounts = list_accounts()
+    accounts = [{**asdict(a), "key": f"…{a.last4}"} for a in list_accounts()]
     if as_json:
-        print_json([{**asdict(a), "key": f"…{a.last4}"} for a in accounts])
+        print_json(accounts)
         return
     if not accounts:
         out().print("No accounts. Run [bold]kimrel login[/bold].")
-    for a in accounts:
-        mark = "*" if a.default else " "
-        out().print(f"{mark} {a.name:<16} …{a.last4:<6} {a.storage:<8} {a.base_url}")
+        return
+    out().print(accounts_table(out(), accounts))
 
 
 @accounts_app.command("use")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import typer
 
@@ -46,6 +47,7 @@ def login(
     from kimrel_cli.accounts.login import login as do_login
     from kimrel_cli.cli.output import err, success, warn
     from kimrel_cli.config import load_settings
+    from kimrel_cli.wording import count, rates
 
     settings = load_settings()
     url = (base_url or settings.base_url).rstrip("/")
@@ -58,14 +60,14 @@ def login(
     if stripped:
         warn("removed whitespace around the key")
     success(f"logged in as [bold]{account}[/bold] ({key.masked}) at {url}")
-    if balance.credits is not None and balance.tier is not None:
+    if balance.credits is not None and balance.credits <= 0:
+        warn("this account has no credits left: buy some at https://kimrel.com/my-credits")
+    elif balance.credits is not None and balance.tier is not None:
         tier = balance.tier
         err().print(
-            f"  credits: {balance.credits}   tier {tier.name}: {tier.per_minute}/min, "
-            f"{tier.per_hour}/hour, {tier.per_day}/day"
+            f"  {count(balance.credits, 'credit')}; tier {tier.name}: "
+            f"{rates(tier.per_minute, tier.per_hour, tier.per_day)} requests"
         )
-        if balance.credits <= 0:
-            warn("this account has no credits left: buy some at https://kimrel.com/my-credits")
     if storage == "file":
         warn("the key is stored in a file (mode 0600), not in the keyring")
     if became_default:
@@ -150,27 +152,8 @@ def status(
     if as_json:
         print_json(data)
         return
-    from rich.table import Table
-
     if rows:
-        table = Table(title="kimrel accounts", title_justify="left")
-        for column in ("account", "key", "stored in", "credits", "tier", "API"):
-            table.add_column(column)
-        for row in rows:
-            name = f"{row['name']} [green](default)[/green]" if row["default"] else str(row["name"])
-            stored = "[yellow]file (0600)[/yellow]" if row["storage"] == "file" else "keyring"
-            credits = (
-                str(row.get("credits", "")) if "error" not in row else f"[red]{row['error']}[/red]"
-            )
-            table.add_row(
-                name,
-                str(row["key"]),
-                stored,
-                credits,
-                str(row.get("tier") or ""),
-                str(row["base_url"]),
-            )
-        out().print(table)
+        out().print(accounts_table(out(), rows))
         if any(r["storage"] == "file" for r in rows):
             out().print(
                 "[yellow]warning:[/yellow] some keys are stored in plain files (--insecure-storage)"
@@ -185,6 +168,45 @@ def status(
         )
     out().print(f"keyring: {'usable' if usable else '[yellow]not usable[/yellow]'} ({backend})")
     out().print(f"relay: {'running at ' + relay.url if relay else 'not running'}")
+
+
+def accounts_table(console: Any, rows: list[dict[str, Any]]) -> Any:
+    """Accounts (the dicts of `status --json` / `accounts list --json`) as a table.
+
+    Account names are never cut; `*` marks the default account. Balances appear when the rows
+    have them (`status`), not for `accounts list`, which makes no network call.
+    """
+    from rich.markup import escape
+
+    from kimrel_cli.cli.output import Column, fitted_table
+    from kimrel_cli.wording import number
+
+    online = any("credits" in row or "error" in row for row in rows)
+    columns = [Column("", id=True), Column("account", id=True), Column("key", keep=3)]
+    columns.append(Column("stored in", keep=2))
+    if online:
+        columns += [Column("credits", keep=5, justify="right", wrap=True), Column("tier", keep=4)]
+    columns.append(Column("API", keep=1))
+    cells = []
+    for row in rows:
+        cell = [
+            "*" if row["default"] else "",
+            escape(str(row["name"])),
+            str(row["key"]),
+            "[yellow]file (0600)[/yellow]" if row["storage"] == "file" else "keyring",
+        ]
+        if online:
+            if "error" in row:
+                cell += [f"[red]{escape(str(row['error']))}[/red]", ""]
+            else:
+                credits = row.get("credits")
+                cell += [
+                    number(credits) if credits is not None else "?",
+                    str(row.get("tier") or ""),
+                ]
+        cell.append(escape(str(row["base_url"])))
+        cells.append(cell)
+    return fitted_table(console, columns, cells)
 
 
 @key_app.command("print")

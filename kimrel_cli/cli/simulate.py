@@ -81,6 +81,7 @@ def simulate(
     """
     from kimrel_cli.cli.output import err
     from kimrel_cli.errors import KimrelError
+    from kimrel_cli.wording import count
 
     if host not in LOOPBACK and not allow_remote:
         raise KimrelError(
@@ -117,7 +118,7 @@ def simulate(
     base = url_of(sock) + "/api"
     err().print(f"[bold]kimrel simulator[/bold] at {base}")
     for key, balance in balances.items():
-        err().print(f"  key {key}: {balance} credits")
+        err().print(f"  key {key}: {count(balance, 'credit')}")
     first = next(iter(balances))
     err().print(f"\n  export KIMREL_BASE_URL={base} KIMREL_API_KEY={first}")
     err().print(f"  OpenAI SDK base_url={base}/v1   Anthropic SDK base_url={base}\n")
