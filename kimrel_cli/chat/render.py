@@ -14,9 +14,12 @@ from kimrel_cli.chat.session import TurnResult
 class StreamView:
     """A live view of one answer, updated as pieces arrive (rich Live, rate-limited refresh)."""
 
-    def __init__(self, console: Any, *, show_reasoning: bool = True) -> None:
+    def __init__(
+        self, console: Any, *, show_reasoning: bool = True, waiting: str | None = None
+    ) -> None:
         self.console = console
         self.show_reasoning = show_reasoning
+        self.waiting = waiting  # shown with a spinner until the first piece arrives
         self.reasoning = ""
         self.text = ""
         self._live: Any = None
@@ -28,6 +31,10 @@ class StreamView:
         from rich.text import Text
 
         parts: list[Any] = []
+        if self.waiting and not (self.reasoning or self.text):
+            from rich.spinner import Spinner
+
+            return Spinner("dots", text=Text(self.waiting, style="dim"))
         if self.reasoning and self.show_reasoning:
             parts.append(
                 Panel(
@@ -55,6 +62,7 @@ class StreamView:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.waiting = None  # an answer that never came leaves no spinner behind
         if self._live is not None:
             self._live.refresh()
             self._live.__exit__(None, None, None)

@@ -100,7 +100,8 @@ class Repl:
 
     def answer(self) -> None:
         try:
-            with StreamView(self.console, show_reasoning=True) as view:
+            waiting = f"waiting for {self.session.model}…"
+            with StreamView(self.console, show_reasoning=True, waiting=waiting) as view:
                 result = self.session.stream_turn(view.on_reasoning, view.on_text)
         except KeyboardInterrupt:
             self.console.print("[dim]stopped[/dim]")

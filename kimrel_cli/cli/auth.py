@@ -44,21 +44,31 @@ def login(
       echo "$KEY" | kimrel login --with-token --account ci --insecure-storage
     See docs/accounts.md.
     """
+    from kimrel_cli.accounts.login import check_storage
     from kimrel_cli.accounts.login import login as do_login
-    from kimrel_cli.cli.output import err, success, warn
+    from kimrel_cli.accounts.registry import validate_name
+    from kimrel_cli.cli.output import err, info, success, waiting, warn
     from kimrel_cli.config import load_settings
     from kimrel_cli.wording import count, rates
 
     settings = load_settings()
     url = (base_url or settings.base_url).rstrip("/")
+    storage = "file" if insecure_storage else "keyring"
+    validate_name(account)
+    check_storage(storage)  # before asking for the key: no keyring, nothing to paste
     if with_token:
+        raw = sys.stdin.read()
+    elif not sys.stdin.isatty():
+        info("reading the key from standard input (it is not a terminal)")
         raw = sys.stdin.read()
     else:
         raw = typer.prompt("Paste your kimrel.com API key", hide_input=True, err=True)
-    storage = "file" if insecure_storage else "keyring"
-    key, balance, stripped, became_default = do_login(account, raw, base_url=url, storage=storage)
+    with waiting(f"checking the key with {url}…"):
+        key, balance, stripped, became_default = do_login(
+            account, raw, base_url=url, storage=storage
+        )
     if stripped:
-        warn("removed whitespace around the key")
+        warn("removed spaces or extra line breaks around the key")
     success(f"logged in as [bold]{account}[/bold] ({key.masked}) at {url}")
     if balance.credits is not None and balance.credits <= 0:
         warn("this account has no credits left: buy some at https://kimrel.com/my-credits")
@@ -105,39 +115,47 @@ def logout(
         success(f"logged out of {entry.name}")
 
 
+def _status_row(entry: Any, offline: bool) -> dict[str, object]:
+    """One account of `kimrel status`: where its key is, and its balance unless offline."""
+    from kimrel_cli.accounts.login import Balance, balance_or_error
+    from kimrel_cli.accounts.store import load_key
+    from kimrel_cli.errors import KimrelError
+
+    row: dict[str, object] = {
+        "name": entry.name,
+        "default": entry.default,
+        "storage": entry.storage,
+        "key": f"…{entry.last4}" if entry.last4 else "…",
+        "base_url": entry.base_url,
+    }
+    if not offline:
+        try:
+            result = balance_or_error(load_key(entry.name, entry.storage), entry.base_url)
+        except KimrelError as exc:
+            result = exc
+        if isinstance(result, Balance):
+            row["credits"] = result.credits
+            row["tier"] = result.tier.name if result.tier else None
+        else:
+            row["error"] = result.message
+    return row
+
+
 def status(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     offline: bool = typer.Option(False, "--offline", help="Do not contact the API (no balances)."),
 ) -> None:
     """Accounts, where their keys are stored, balances and tiers, and whether a relay is running."""
-    from kimrel_cli.accounts.login import Balance, balance_or_error
     from kimrel_cli.accounts.registry import list_accounts
-    from kimrel_cli.accounts.store import keyring_usable, load_key
+    from kimrel_cli.accounts.store import keyring_usable
     from kimrel_cli.apikey import ApiKey
-    from kimrel_cli.cli.output import out, print_json
-    from kimrel_cli.errors import KimrelError
+    from kimrel_cli.cli.output import out, print_json, waiting
     from kimrel_cli.relay.state import read_state
 
-    rows = []
-    for entry in list_accounts():
-        row: dict[str, object] = {
-            "name": entry.name,
-            "default": entry.default,
-            "storage": entry.storage,
-            "key": f"…{entry.last4}" if entry.last4 else "…",
-            "base_url": entry.base_url,
-        }
-        if not offline:
-            try:
-                result = balance_or_error(load_key(entry.name, entry.storage), entry.base_url)
-            except KimrelError as exc:
-                result = exc
-            if isinstance(result, Balance):
-                row["credits"] = result.credits
-                row["tier"] = result.tier.name if result.tier else None
-            else:
-                row["error"] = result.message
-        rows.append(row)
+    accounts = list_accounts()
+    spinner = waiting("asking the API for balances…", quiet=as_json or offline or not accounts)
+    with spinner:
+        rows = [_status_row(entry, offline) for entry in accounts]
     env_key = os.environ.get("KIMREL_API_KEY", "").strip()
     relay = read_state()
     usable, backend = keyring_usable()

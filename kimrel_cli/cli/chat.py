@@ -84,14 +84,27 @@ def chat(
     if as_json:
         print_json(client.chat(session.request()).data)
         return
+    waiting_for = f"waiting for {session.model}…"
     if sys.stdout.isatty():
         from kimrel_cli.chat.render import StreamView, footer
 
-        with StreamView(out()) as view:
+        with StreamView(out(), waiting=waiting_for) as view:
             result = session.stream_turn(view.on_reasoning, view.on_text)
         err().print(footer(result, session.model))
     else:
-        result = session.stream_turn(lambda piece: None, print_raw)
+        from kimrel_cli.cli.output import waiting
+
+        spinner = waiting(waiting_for)  # on stderr, until the answer starts
+        spinner.__enter__()
+
+        def first_text(piece: str) -> None:
+            spinner.__exit__(None, None, None)
+            print_raw(piece)
+
+        try:
+            result = session.stream_turn(lambda piece: None, first_text)
+        finally:
+            spinner.__exit__(None, None, None)
         if result.text and not result.text.endswith("\n"):
             print_raw("\n")
     if result.interrupted:

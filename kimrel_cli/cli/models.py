@@ -17,15 +17,6 @@ def _client(account: str | None) -> Any:
     return Client(resolved.key, resolved.base_url)
 
 
-def _waiting(message: str) -> Any:
-    import contextlib
-    import sys
-
-    from kimrel_cli.cli.output import err
-
-    return err().status(message) if sys.stderr.isatty() else contextlib.nullcontext()
-
-
 def models(
     account: str | None = typer.Option(None, "--account", "-a", metavar="NAME", help=ACCOUNT_HELP),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
@@ -38,9 +29,9 @@ def models(
     Prices are in credits per request; see docs/hosted-client.md.
     """
     from kimrel_cli.catalogue import MODELS
-    from kimrel_cli.cli.output import out, print_json
+    from kimrel_cli.cli.output import out, print_json, waiting
 
-    with _client(account) as client, _waiting("asking the API for its models…"):
+    with _client(account) as client, waiting("asking the API for its models…", quiet=as_json):
         listed = client.list_models().data.get("data", [])
     ids = [str(item.get("id")) for item in listed if isinstance(item, dict)] or list(MODELS)
     rows = []
@@ -100,9 +91,9 @@ def credits(
 ) -> None:
     """Credit balance, the rate-limit tier it gives, and what the last answer's headers said."""
     from kimrel_cli.catalogue import tier_for
-    from kimrel_cli.cli.output import out, print_json
+    from kimrel_cli.cli.output import out, print_json, waiting
 
-    with _client(account) as client, _waiting("asking the API for your balance…"):
+    with _client(account) as client, waiting("asking the API for your balance…", quiet=as_json):
         result = client.credits()
     data = result.data if isinstance(result.data, dict) else {}
     balance = data.get("credits_remaining", result.rate.credits_remaining)

@@ -12,6 +12,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from rich.console import Console, RenderableType
 
     from kimrel_cli.errors import KimrelError
@@ -55,6 +57,17 @@ def warn(message: str) -> None:
 
 def success(message: str) -> None:
     err().print(f"[green]✓[/green] {message}")
+
+
+def waiting(message: str, *, quiet: bool = False) -> AbstractContextManager[Any]:
+    """A spinner on stderr during a network wait; nothing when stderr is not a terminal (pipes,
+    CI, log files) or when `quiet` (--json output)."""
+    import contextlib
+
+    console = err()
+    if quiet or not console.is_terminal:
+        return contextlib.nullcontext()
+    return console.status(message, spinner="dots")
 
 
 def render_error(exc: KimrelError) -> None:
