@@ -34,7 +34,8 @@ def check_key(key: ApiKey, base_url: str) -> Balance:
         credits = int(credits) if credits is not None else None
     except (TypeError, ValueError):
         credits = result.rate.credits_remaining
-    return Balance(credits, tier_for(credits) if credits is not None else None)
+    # no credits, no tier: tier_for(0) would say "1-100", which a 0-credit key is not in
+    return Balance(credits, tier_for(credits) if credits is not None and credits > 0 else None)
 
 
 def prepare_key(raw: str) -> tuple[ApiKey, bool]:

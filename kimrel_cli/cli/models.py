@@ -97,11 +97,13 @@ def credits(
         result = client.credits()
     data = result.data if isinstance(result.data, dict) else {}
     balance = data.get("credits_remaining", result.rate.credits_remaining)
-    tier = tier_for(int(balance or 0))
+    tier = tier_for(int(balance)) if balance is not None and int(balance) > 0 else None
     report = {
         "credits_remaining": balance,
         "credits_used": data.get("credits_used"),
-        "tier": {
+        "tier": None  # no credits, no tier (tier_for(0) would claim "1-100")
+        if tier is None
+        else {
             "name": tier.name,
             "per_minute": tier.per_minute,
             "per_hour": tier.per_hour,
@@ -134,10 +136,10 @@ def credits_lines(report: dict[str, Any]) -> list[str]:
         )
         + (f" ({number(used)} used)" if used is not None else "")
     ]
+    tier = report["tier"]
     if balance is not None and int(balance) <= 0:
         lines.append("[yellow]No credits left:[/yellow] buy some at https://kimrel.com/my-credits")
-    else:
-        tier = report["tier"]
+    elif tier is not None:
         lines.append(
             f"tier {tier['name']}: "
             + rates(tier["per_minute"], tier["per_hour"], tier["per_day"])

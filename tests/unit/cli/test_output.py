@@ -26,11 +26,12 @@ def render(renderable, width: int) -> str:
     return console.file.getvalue()
 
 
-def kimrel(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def kimrel(*args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
     script = shutil.which("kimrel", path=str(Path(sys.executable).parent))
     command = [script] if script else [sys.executable, "-m", "kimrel_cli"]
     return subprocess.run(
         [*command, *args],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=30,
@@ -144,3 +145,17 @@ def test_models_and_credits_through_the_console_script_at_80_columns(simulator):
     assert "128,000" in models.stdout
     credits = kimrel("credits", **env)
     assert "1,000 credits left" in credits.stdout and "2,000/hour" in credits.stdout
+
+
+def test_a_key_without_credits_has_no_tier(simulator):
+    import json
+
+    env = {"KIMREL_BASE_URL": simulator, "KIMREL_API_KEY": "sk-sim-empty", "COLUMNS": "80"}
+    data = json.loads(kimrel("credits", "--json", **env).stdout)
+    assert data["credits_remaining"] == 0 and data["tier"] is None
+    login = kimrel("login", "--insecure-storage", "--account", "broke", stdin="sk-sim-empty", **env)
+    assert (
+        login.returncode == 0 and "no credits left" in login.stderr and "tier" not in login.stderr
+    )
+    status = json.loads(kimrel("status", "--json", **env).stdout)
+    assert status["accounts"][0]["credits"] == 0 and status["accounts"][0]["tier"] is None
