@@ -165,7 +165,8 @@ class Repl:
             self.load(args[0] if args else None)
         elif name == "/credits":
             try:
-                data = session.client.credits().data
+                with self.console.status("asking the API for your balance…", spinner="dots"):
+                    data = session.client.credits().data
                 left = data.get("credits_remaining")
                 self.console.print(f"{count(left, 'credit')} left" if left is not None else "?")
             except KimrelError as exc:
