@@ -63,6 +63,14 @@ def login(
         raw = sys.stdin.read()
     else:
         raw = typer.prompt("Paste your kimrel.com API key", hide_input=True, err=True)
+    if not raw.strip() and not sys.stdin.isatty():
+        from kimrel_cli.errors import AccountError
+
+        raise AccountError(
+            "no key on standard input",
+            hint='Pipe it in (echo "$KEY" | kimrel login --with-token), or run kimrel login '
+            "in a terminal to paste it.",
+        )
     with waiting(f"checking the key with {url}…"):
         key, balance, stripped, became_default = do_login(
             account, raw, base_url=url, storage=storage

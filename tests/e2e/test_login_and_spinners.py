@@ -80,7 +80,8 @@ def test_a_key_piped_without_with_token_is_read_without_getpass_warnings(simulat
     assert "GetPassWarning" not in result.stderr and "Warning:" not in result.stderr
     assert "reading the key from standard input" in result.stderr
     empty = kimrel("login", "--insecure-storage", stdin="", KIMREL_BASE_URL=simulator)
-    assert empty.returncode == 1 and "the key is empty" in empty.stderr
+    assert empty.returncode == 1 and "no key on standard input" in empty.stderr
+    assert "--with-token" in empty.stderr
 
 
 def test_no_keyring_is_reported_before_the_key_is_asked_for(simulator):
