@@ -200,7 +200,8 @@ def accounts_table(console: Any, rows: list[dict[str, Any]]) -> Any:
     """Accounts (the dicts of `status --json` / `accounts list --json`) as a table.
 
     Account names are never cut; `*` marks the default account. Balances appear when the rows
-    have them (`status`), not for `accounts list`, which makes no network call.
+    have them (`status`), not for `accounts list`, which makes no network call. The API column
+    appears only when accounts use different APIs; otherwise one line below names it.
     """
     from rich.markup import escape
 
@@ -212,7 +213,9 @@ def accounts_table(console: Any, rows: list[dict[str, Any]]) -> Any:
     columns.append(Column("stored in", keep=2))
     if online:
         columns += [Column("credits", keep=5, justify="right", wrap=True), Column("tier", keep=4)]
-    columns.append(Column("API", keep=1))
+    urls = {str(row["base_url"]) for row in rows}
+    if len(urls) > 1:
+        columns.append(Column("API", keep=1))
     cells = []
     for row in rows:
         cell = [
@@ -230,9 +233,16 @@ def accounts_table(console: Any, rows: list[dict[str, Any]]) -> Any:
                     number(credits) if credits is not None else "?",
                     str(row.get("tier") or ""),
                 ]
-        cell.append(escape(str(row["base_url"])))
+        if len(urls) > 1:
+            cell.append(escape(str(row["base_url"])))
         cells.append(cell)
-    return fitted_table(console, columns, cells)
+    table = fitted_table(console, columns, cells)
+    if len(urls) > 1:
+        return table
+    from rich.console import Group
+    from rich.text import Text
+
+    return Group(table, Text(f"API: {urls.pop()}"))
 
 
 @key_app.command("print")

@@ -105,6 +105,9 @@ def test_accounts_table_keeps_a_long_account_name_whole_at_60_columns():
     text = render(accounts_table(Console(width=60), rows), 60)
     assert "a-very-long-account-name-for-work" in text and "12,345" in text
     assert "(default)" not in text  # a `*` column marks the default, no "default (default)"
+    assert "API: https://kimrel.com/api" in text  # one API for all: a line, not a column
+    rows[1]["base_url"] = "http://127.0.0.1:8724/api"
+    assert "http://127.0.0.1:8724/api" in render(accounts_table(Console(width=120), rows), 120)
 
 
 def test_credits_lines_use_one_number_style_and_no_tier_at_zero():
