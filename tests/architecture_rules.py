@@ -23,6 +23,7 @@ CORE = {
     "codex_config",
     "apikey",
     "files",
+    "wording",
     "protocols",
 }
 SERVICES = {"hosted", "accounts", "servers"}

@@ -34,11 +34,19 @@ def check_key(key: ApiKey, base_url: str) -> Balance:
         credits = int(credits) if credits is not None else None
     except (TypeError, ValueError):
         credits = result.rate.credits_remaining
-    return Balance(credits, tier_for(credits) if credits is not None else None)
+    # no credits, no tier: tier_for(0) would say "1-100", which a 0-credit key is not in
+    return Balance(credits, tier_for(credits) if credits is not None and credits > 0 else None)
 
 
 def prepare_key(raw: str) -> tuple[ApiKey, bool]:
-    """A pasted key cleaned of surrounding whitespace; (key, whether anything was stripped)."""
+    """A pasted key cleaned of surrounding whitespace; (key, whether anything odd was stripped).
+
+    The one line ending that `echo "$KEY" |` or a pasted line adds is expected, not odd.
+    """
+    for ending in ("\r\n", "\n"):
+        if raw.endswith(ending):
+            raw = raw[: -len(ending)]
+            break
     value, stripped = clean_key(raw)
     if not value:
         raise AccountError("the key is empty", hint="Paste the key from your kimrel.com dashboard.")
@@ -50,25 +58,29 @@ def prepare_key(raw: str) -> tuple[ApiKey, bool]:
     return ApiKey(value), stripped
 
 
+def check_storage(storage: str) -> None:
+    """AccountError now if the key could not be stored there (checked before asking for it)."""
+    if storage != "keyring":
+        return
+    from kimrel_cli.accounts.store import NO_KEYRING_HINT, keyring_usable
+
+    usable, _ = keyring_usable()
+    if not usable:
+        raise AccountError(
+            "no usable OS keyring to keep the key in", hint=NO_KEYRING_HINT, code="no-keyring"
+        )
+
+
 def login(
     name: str, raw_key: str, *, base_url: str, storage: str
 ) -> tuple[ApiKey, Balance, bool, bool]:
     """Check the key, then store it. Returns (key, balance, stripped, became_default)."""
     from kimrel_cli.accounts.registry import record_account, validate_name
-    from kimrel_cli.accounts.store import keyring_usable, save_key
+    from kimrel_cli.accounts.store import save_key
 
     validate_name(name)
     key, stripped = prepare_key(raw_key)
-    if storage == "keyring":
-        usable, _ = keyring_usable()
-        if not usable:
-            from kimrel_cli.accounts.store import NO_KEYRING_HINT
-
-            raise AccountError(
-                "no usable OS keyring; the key was not saved",
-                hint=NO_KEYRING_HINT,
-                code="no-keyring",
-            )
+    check_storage(storage)
     balance = check_key(key, base_url)
     save_key(name, key, storage)  # type: ignore[arg-type]
     became_default = record_account(name, base_url=base_url, storage=storage, last4=key.last4)

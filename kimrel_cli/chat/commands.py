@@ -8,7 +8,7 @@ from dataclasses import dataclass
 COMMANDS: dict[str, str] = {
     "/help": "this list",
     "/model": "/model [NAME]: list the models, or switch",
-    "/system": "/system [TEXT]: show or set the system prompt (empty: clear)",
+    "/system": "/system [TEXT|--clear]: show, set or clear the system prompt",
     "/thinking": "/thinking on|off: show the model's reasoning (k2.5/k2.6 can switch it)",
     "/image": "/image PATH|URL [question]: ask about an image (kimi-k2.5, kimi-k2.6)",
     "/retry": "ask the last question again",

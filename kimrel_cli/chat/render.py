@@ -14,9 +14,12 @@ from kimrel_cli.chat.session import TurnResult
 class StreamView:
     """A live view of one answer, updated as pieces arrive (rich Live, rate-limited refresh)."""
 
-    def __init__(self, console: Any, *, show_reasoning: bool = True) -> None:
+    def __init__(
+        self, console: Any, *, show_reasoning: bool = True, waiting: str | None = None
+    ) -> None:
         self.console = console
         self.show_reasoning = show_reasoning
+        self.waiting = waiting  # shown with a spinner until the first piece arrives
         self.reasoning = ""
         self.text = ""
         self._live: Any = None
@@ -28,6 +31,10 @@ class StreamView:
         from rich.text import Text
 
         parts: list[Any] = []
+        if self.waiting and not (self.reasoning or self.text):
+            from rich.spinner import Spinner
+
+            return Spinner("dots", text=Text(self.waiting, style="dim"))
         if self.reasoning and self.show_reasoning:
             parts.append(
                 Panel(
@@ -55,6 +62,7 @@ class StreamView:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.waiting = None  # an answer that never came leaves no spinner behind
         if self._live is not None:
             self._live.refresh()
             self._live.__exit__(None, None, None)
@@ -67,18 +75,26 @@ class StreamView:
 
 
 def footer(result: TurnResult, model: str) -> Any:
-    """model · tokens in/out · latency · credits charged · credits left."""
+    """model · tokens in/out · latency · credits charged · credits left.
+
+    A stopped answer is still charged by the API (it bills the request), so the footer says so.
+    """
     from rich.text import Text
 
-    tokens = f"{result.prompt_tokens or '?'} in / {result.completion_tokens or '?'} out"
+    from kimrel_cli.wording import count, number
+
+    def tokens_of(value: int | None) -> str:
+        return "?" if value is None else number(value)
+
+    tokens = f"{tokens_of(result.prompt_tokens)} in / {tokens_of(result.completion_tokens)} out"
     left = (
-        f"{result.credits_left} credits left"
+        f"{count(result.credits_left, 'credit')} left"
         if result.credits_left is not None
         else "credits left unknown"
     )
-    charged = f"{result.credits_charged} credit" + ("s" if result.credits_charged != 1 else "")
+    charged = count(result.credits_charged, "credit")
     note = (
-        " · interrupted"
+        " · interrupted (still charged)"
         if result.interrupted
         else (" · cut at max tokens" if result.finish_reason == "length" else "")
     )

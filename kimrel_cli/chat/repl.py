@@ -18,6 +18,7 @@ from kimrel_cli.chat.render import StreamView, footer
 from kimrel_cli.chat.session import Session, image_part
 from kimrel_cli.chat.transcript import from_json, from_markdown, to_json, to_markdown
 from kimrel_cli.errors import KimrelError
+from kimrel_cli.wording import count, number
 
 
 class Repl:
@@ -99,7 +100,8 @@ class Repl:
 
     def answer(self) -> None:
         try:
-            with StreamView(self.console, show_reasoning=True) as view:
+            waiting = f"waiting for {self.session.model}…"
+            with StreamView(self.console, show_reasoning=True, waiting=waiting) as view:
                 result = self.session.stream_turn(view.on_reasoning, view.on_text)
         except KeyboardInterrupt:
             self.console.print("[dim]stopped[/dim]")
@@ -126,7 +128,7 @@ class Repl:
                 for model, info in MODELS.items():
                     mark = "*" if model == session.model else " "
                     self.console.print(
-                        f"{mark} {model:<18} {info.credits} credit(s) · {info.description}"
+                        f"{mark} {model:<18} {count(info.credits, 'credit')} · {info.description}"
                     )
             elif args[0] not in MODELS:
                 self.console.print(f"[yellow]unknown model {args[0]}[/yellow]; /model lists them")
@@ -134,8 +136,7 @@ class Repl:
                 session.model = args[0]
                 self.console.print(f"model: {session.model}")
         elif name == "/system":
-            session.system = command.rest or None
-            self.console.print(f"system prompt: {session.system or '(none)'}")
+            self.system(command.rest)
         elif name == "/thinking":
             if args and args[0] in ("on", "off"):
                 session.thinking = args[0] == "on"
@@ -164,15 +165,21 @@ class Repl:
             self.load(args[0] if args else None)
         elif name == "/credits":
             try:
-                data = session.client.credits().data
-                self.console.print(f"{data.get('credits_remaining')} credits left")
+                with self.console.status("asking the API for your balance…", spinner="dots"):
+                    data = session.client.credits().data
+                left = data.get("credits_remaining")
+                self.console.print(f"{count(left, 'credit')} left" if left is not None else "?")
             except KimrelError as exc:
                 self.console.print(f"[red]{exc.message}[/red]")
         elif name == "/usage":
             self.console.print(
-                f"{session.turns} answers · {session.tokens_in} tokens in / {session.tokens_out} out · "
-                f"{session.credits_spent} credits spent"
-                + (f" · {session.last_credits} left" if session.last_credits is not None else "")
+                f"{count(session.turns, 'answer')} · {number(session.tokens_in)} tokens in / "
+                f"{number(session.tokens_out)} out · {count(session.credits_spent, 'credit')} spent"
+                + (
+                    f" · {number(session.last_credits)} left"
+                    if session.last_credits is not None
+                    else ""
+                )
             )
         return None
 
@@ -195,17 +202,47 @@ class Repl:
         self.session.add_user([part, {"type": "text", "text": question}])
         self.answer()
 
+    def system(self, rest: str) -> None:
+        """`/system` shows the prompt; `/system TEXT` sets it; `/system --clear` removes it."""
+        from rich.markup import escape
+
+        if rest in ("--clear", '""', "''"):
+            self.session.system = None
+            self.console.print("system prompt cleared")
+        elif rest:
+            self.session.system = rest
+            self.console.print(f"system prompt set: {escape(rest)}")
+        elif self.session.system:
+            self.console.print(f"system prompt: {escape(self.session.system)}")
+        else:
+            self.console.print("no system prompt (/system TEXT sets one)")
+
     def save(self, name: str | None) -> None:
-        path = Path(name or "kimrel-chat.md").expanduser()
+        """Write the transcript; a failure is one error line and the session goes on."""
+        from rich.markup import escape
+
+        try:
+            path = Path(name or "kimrel-chat.md").expanduser()
+        except RuntimeError as exc:  # ~nosuchuser
+            self.console.print(f"[red]cannot save to {escape(str(name))}: {escape(str(exc))}[/red]")
+            return
         text = (
             to_json(self.session.messages, model=self.session.model)
             if path.suffix == ".json"
             else to_markdown(self.session.messages, model=self.session.model)
         )
-        path.write_text(text, encoding="utf-8")
-        self.console.print(f"saved {len(self.session.messages)} messages to {path}")
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            self.console.print(f"[red]cannot save to {escape(str(path))}: {escape(reason)}[/red]")
+            return
+        messages = count(len(self.session.messages), "message")
+        self.console.print(f"saved {messages} to {escape(str(path))}")
 
     def load(self, name: str | None) -> None:
+        from rich.markup import escape
+
         if not name:
             self.console.print("[yellow]usage: /load FILE[/yellow]")
             return
@@ -219,7 +256,7 @@ class Repl:
             else:
                 messages = from_markdown(text)
         except (OSError, ValueError, json.JSONDecodeError) as exc:
-            self.console.print(f"[red]cannot load {path}: {exc}[/red]")
+            self.console.print(f"[red]cannot load {escape(str(path))}: {escape(str(exc))}[/red]")
             return
         self.session.messages = messages
-        self.console.print(f"loaded {len(messages)} messages from {path}")
+        self.console.print(f"loaded {count(len(messages), 'message')} from {escape(str(path))}")

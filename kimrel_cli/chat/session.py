@@ -108,7 +108,7 @@ class Session:
             message["reasoning_content"] = "".join(reasoning)
         if answer or reasoning:
             self.messages.append(message)
-        charged = 0 if interrupted else credits_for(self.model)
+        charged = credits_for(self.model)  # the API bills the request, even an answer cut short
         credits_left = rate.credits_remaining if rate is not None else None
         self.turns += 1
         self.tokens_in += int(usage.get("prompt_tokens") or 0)

@@ -15,21 +15,23 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Machine-readable o
     from dataclasses import asdict
 
     from kimrel_cli.accounts.registry import list_accounts
+    from kimrel_cli.cli.auth import accounts_table
     from kimrel_cli.cli.output import out, print_json
 
-    accounts = list_accounts()
+    accounts = [{**asdict(a), "key": f"…{a.last4}"} for a in list_accounts()]
     if as_json:
-        print_json([{**asdict(a), "key": f"…{a.last4}"} for a in accounts])
+        print_json(accounts)
         return
     if not accounts:
         out().print("No accounts. Run [bold]kimrel login[/bold].")
-    for a in accounts:
-        mark = "*" if a.default else " "
-        out().print(f"{mark} {a.name:<16} …{a.last4:<6} {a.storage:<8} {a.base_url}")
+        return
+    out().print(accounts_table(out(), accounts))
 
 
 @accounts_app.command("use")
-def use(name: str = typer.Argument(..., help="Account to make the default.")) -> None:
+def use(
+    name: str = typer.Argument(..., metavar="NAME", help="Account to make the default."),
+) -> None:
     """Make an account the default."""
     from kimrel_cli.accounts.registry import set_default
     from kimrel_cli.cli.output import success
@@ -39,7 +41,10 @@ def use(name: str = typer.Argument(..., help="Account to make the default.")) ->
 
 
 @accounts_app.command("rename")
-def rename(old: str = typer.Argument(...), new: str = typer.Argument(...)) -> None:
+def rename(
+    old: str = typer.Argument(..., metavar="OLD", help="The account's current name."),
+    new: str = typer.Argument(..., metavar="NEW", help="Its new name."),
+) -> None:
     """Rename an account (its key moves with it; the default follows)."""
     from kimrel_cli.accounts.registry import rename_account
     from kimrel_cli.cli.output import success

@@ -24,6 +24,14 @@ def debug_enabled() -> bool:
 class KimrelGroup(TyperGroup):
     """The error boundary: KimrelError → one clear line and an exit code; no tracebacks."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from kimrel_cli.cli.completion import wire_completion
+        from kimrel_cli.cli.helptext import tidy_help
+
+        tidy_help(self)  # help labels: no <bool> on flags, `--account NAME` on values
+        wire_completion(self)  # accounts, model ids and tool names complete in the shell
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)

@@ -7,14 +7,18 @@ import typer
 
 def chat(
     message: str | None = typer.Option(
-        None, "--message", "-m", help="Ask one question, print the answer, exit."
+        None, "--message", "-m", metavar="TEXT", help="Ask one question, print the answer, exit."
     ),
     model: str | None = typer.Option(
-        None, "--model", help="Model (default: settings' default_model)."
+        None, "--model", metavar="MODEL", help="Model (default: settings' default_model)."
     ),
-    system: str | None = typer.Option(None, "--system", help="System prompt."),
+    system: str | None = typer.Option(None, "--system", metavar="TEXT", help="System prompt."),
     account: str | None = typer.Option(
-        None, "--account", "-a", help="Account (default: KIMREL_API_KEY, else the default account)."
+        None,
+        "--account",
+        "-a",
+        metavar="NAME",
+        help="Account (default: KIMREL_API_KEY if set, else the default account).",
     ),
     simulate: bool = typer.Option(
         False, "--simulate", help="Talk to the built-in simulator (no account, no credits)."
@@ -22,7 +26,8 @@ def chat(
     thinking: bool = typer.Option(
         True,
         "--thinking/--no-thinking",
-        help="Thinking on kimi-k2.5/k2.6 (kimi-k2-thinking always thinks).",
+        show_default=False,
+        help="Thinking on kimi-k2.5/k2.6; on unless --no-thinking (kimi-k2-thinking always thinks).",
     ),
     as_json: bool = typer.Option(False, "--json", help="One-shot: print the whole response JSON."),
     simulate_fault: str | None = typer.Option(
@@ -31,11 +36,12 @@ def chat(
 ) -> None:
     """Chat with a Kimi model: streamed Markdown answers, visible thinking, credits after each answer.
 
-    Examples:\n
-      kimrel chat\n
-      kimrel chat --simulate\n
-      kimrel chat -m "What is a monad?"\n
+    Examples:
+      kimrel chat
+      kimrel chat --simulate
+      kimrel chat -m "What is a monad?"
       git diff | kimrel chat -m "review this" > review.md
+    In the chat, /help lists the commands; see docs/chat.md.
     """
     import sys
 
@@ -78,14 +84,27 @@ def chat(
     if as_json:
         print_json(client.chat(session.request()).data)
         return
+    waiting_for = f"waiting for {session.model}…"
     if sys.stdout.isatty():
         from kimrel_cli.chat.render import StreamView, footer
 
-        with StreamView(out()) as view:
+        with StreamView(out(), waiting=waiting_for) as view:
             result = session.stream_turn(view.on_reasoning, view.on_text)
         err().print(footer(result, session.model))
     else:
-        result = session.stream_turn(lambda piece: None, print_raw)
+        from kimrel_cli.cli.output import waiting
+
+        spinner = waiting(waiting_for)  # on stderr, until the answer starts
+        spinner.__enter__()
+
+        def first_text(piece: str) -> None:
+            spinner.__exit__(None, None, None)
+            print_raw(piece)
+
+        try:
+            result = session.stream_turn(lambda piece: None, first_text)
+        finally:
+            spinner.__exit__(None, None, None)
         if result.text and not result.text.endswith("\n"):
             print_raw("\n")
     if result.interrupted:

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-ACCOUNT_HELP = "Account to use (default: KIMREL_API_KEY, else the default account)."
+ACCOUNT_HELP = "Account (default: KIMREL_API_KEY if set, else the default account)."
 
 
 def _client(account: str | None) -> Any:
@@ -17,29 +17,21 @@ def _client(account: str | None) -> Any:
     return Client(resolved.key, resolved.base_url)
 
 
-def _waiting(message: str) -> Any:
-    import contextlib
-    import sys
-
-    from kimrel_cli.cli.output import err
-
-    return err().status(message) if sys.stderr.isatty() else contextlib.nullcontext()
-
-
 def models(
-    account: str | None = typer.Option(None, "--account", "-a", help=ACCOUNT_HELP),
+    account: str | None = typer.Option(None, "--account", "-a", metavar="NAME", help=ACCOUNT_HELP),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """The models the API offers, with context window, output limit, price and capabilities.
 
-    Examples:\n
-      kimrel models\n
+    Examples:
+      kimrel models
       kimrel models --json | jq '.[].id'
+    Prices are in credits per request; see docs/hosted-client.md.
     """
     from kimrel_cli.catalogue import MODELS
-    from kimrel_cli.cli.output import out, print_json
+    from kimrel_cli.cli.output import out, print_json, waiting
 
-    with _client(account) as client, _waiting("asking the API for its models…"):
+    with _client(account) as client, waiting("asking the API for its models…", quiet=as_json):
         listed = client.list_models().data.get("data", [])
     ids = [str(item.get("id")) for item in listed if isinstance(item, dict)] or list(MODELS)
     rows = []
@@ -60,44 +52,58 @@ def models(
     if as_json:
         print_json(rows)
         return
-    from rich.table import Table
+    out().print(models_table(out(), rows))
 
-    table = Table(title="kimrel models", title_justify="left")
-    for column in ("model", "context", "max output", "credits", "thinking", "images", "tools"):
-        table.add_column(
-            column, justify="right" if column in ("context", "max output", "credits") else "left"
-        )
+
+def models_table(console: Any, rows: list[dict[str, Any]]) -> Any:
+    """The models as a table that never cuts a model id (narrow terminals lose the flags first)."""
+    from kimrel_cli.cli.output import Column, fitted_table
+    from kimrel_cli.wording import number
+
+    columns = [
+        Column("model", id=True),
+        Column("context", keep=5, justify="right"),
+        Column("max output", keep=3, justify="right"),
+        Column("credits", keep=6, justify="right"),
+        Column("thinking", keep=4),
+        Column("images", keep=2),
+        Column("tools", keep=1),
+    ]
     yes = lambda v: "" if v is None else ("yes" if v else "—")  # noqa: E731
-    for row in rows:
-        table.add_row(
-            row["id"],
-            f"{row['context_window']:,}" if row["context_window"] else "",
-            f"{row['max_output_tokens']:,}" if row["max_output_tokens"] else "",
-            str(row["credits_per_request"] or ""),
+    cells = [
+        [
+            str(row["id"]),
+            number(row["context_window"]) if row["context_window"] else "",
+            number(row["max_output_tokens"]) if row["max_output_tokens"] else "",
+            number(row["credits_per_request"]) if row["credits_per_request"] else "",
             {"always": "always", "switchable": "on/off", "none": "—"}.get(str(row["thinking"]), ""),
             yes(row["images"]),
             yes(row["tools"]),
-        )
-    out().print(table)
+        ]
+        for row in rows
+    ]
+    return fitted_table(console, columns, cells)
 
 
 def credits(
-    account: str | None = typer.Option(None, "--account", "-a", help=ACCOUNT_HELP),
+    account: str | None = typer.Option(None, "--account", "-a", metavar="NAME", help=ACCOUNT_HELP),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Credit balance, the rate-limit tier it gives, and what the last answer's headers said."""
     from kimrel_cli.catalogue import tier_for
-    from kimrel_cli.cli.output import out, print_json
+    from kimrel_cli.cli.output import out, print_json, waiting
 
-    with _client(account) as client, _waiting("asking the API for your balance…"):
+    with _client(account) as client, waiting("asking the API for your balance…", quiet=as_json):
         result = client.credits()
     data = result.data if isinstance(result.data, dict) else {}
     balance = data.get("credits_remaining", result.rate.credits_remaining)
-    tier = tier_for(int(balance or 0))
+    tier = tier_for(int(balance)) if balance is not None and int(balance) > 0 else None
     report = {
         "credits_remaining": balance,
         "credits_used": data.get("credits_used"),
-        "tier": {
+        "tier": None  # no credits, no tier (tier_for(0) would claim "1-100")
+        if tier is None
+        else {
             "name": tier.name,
             "per_minute": tier.per_minute,
             "per_hour": tier.per_hour,
@@ -112,17 +118,39 @@ def credits(
     if as_json:
         print_json(report)
         return
-    out().print(
-        f"[bold]{balance}[/bold] credits left"
-        + (f" ({report['credits_used']} used)" if report["credits_used"] is not None else "")
-    )
-    out().print(
-        f"tier {tier.name}: {tier.per_minute}/min, {tier.per_hour}/hour, {tier.per_day}/day"
-    )
-    if result.rate.limit is not None:
-        out().print(f"this minute: {result.rate.remaining} of {result.rate.limit} requests left")
+    for line in credits_lines(report):
+        out().print(line)
+
+
+def credits_lines(report: dict[str, Any]) -> list[str]:
+    """`kimrel credits` for people: balance, tier, this minute's requests (rich markup)."""
+    from kimrel_cli.wording import count, number, rates
+
+    balance = report["credits_remaining"]
+    used = report["credits_used"]
+    lines = [
+        (
+            "[bold]?[/bold] credits left"
+            if balance is None
+            else f"[bold]{count(balance, 'credit')}[/bold] left"
+        )
+        + (f" ({number(used)} used)" if used is not None else "")
+    ]
+    tier = report["tier"]
     if balance is not None and int(balance) <= 0:
-        out().print("[yellow]No credits left:[/yellow] buy some at https://kimrel.com/my-credits")
+        lines.append("[yellow]No credits left:[/yellow] buy some at https://kimrel.com/my-credits")
+    elif tier is not None:
+        lines.append(
+            f"tier {tier['name']}: "
+            + rates(tier["per_minute"], tier["per_hour"], tier["per_day"])
+            + " requests"
+        )
+    rate = report["rate_limit"]
+    if rate["limit"] is not None:
+        lines.append(
+            f"this minute: {number(rate['remaining'] or 0)} of {number(rate['limit'])} requests left"
+        )
+    return lines
 
 
 def register(app: typer.Typer) -> None:

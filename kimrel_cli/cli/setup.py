@@ -45,8 +45,11 @@ def _apply(
         if not typer.confirm("Write these changes?", default=True, err=True):
             raise typer.Exit(1)
     backup = apply_changes(tool, pending, secret_files={p for p in secret_files if p in pending})
+    from kimrel_cli.wording import count
+
     success(
-        f"configured {tool} ({len(pending)} file(s)); undo with: kimrel setup undo {tool}  [backup {backup.id}]"
+        f"configured {tool} ({count(len(pending), 'file')}); "
+        f"undo with: kimrel setup undo {tool}  \\[backup {backup.id}]"
     )
     return True
 

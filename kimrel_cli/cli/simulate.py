@@ -48,27 +48,40 @@ def read_keys(path: Path) -> dict[str, int]:
 
 
 def simulate(
-    host: str = typer.Option("127.0.0.1", help="Address to bind (loopback unless --allow-remote)."),
-    port: int = typer.Option(8724, help="Port (0: any free port)."),
+    host: str = typer.Option(
+        "127.0.0.1", metavar="HOST", help="Address to bind (loopback unless --allow-remote)."
+    ),
+    port: int = typer.Option(8724, metavar="PORT", help="Port (0: any free port)."),
     keys: Path | None = typer.Option(
-        None, "--keys", help='TOML file with a [keys] table: "sk-…" = balance.'
+        None,
+        "--keys",
+        metavar="FILE",
+        help='TOML file with a \\[keys] table of "sk-…" = balance (default: the demo keys).',
     ),
     fault: str | None = typer.Option(
-        None, help="Fault for every request, e.g. 'status=503,times=2' (see docs/simulator.md)."
+        None,
+        metavar="SPEC",
+        help="Fault for every request, e.g. 'status=503,times=2' (see docs/simulator.md).",
     ),
     rate_window_scale: float = typer.Option(
-        1.0, help="Shrink the rate-limit windows (0.01: a 'minute' lasts 0.6 s)."
+        1.0,
+        metavar="FACTOR",
+        help="Shrink the rate-limit windows (0.01: a 'minute' lasts 0.6 s).",
     ),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback --host."),
 ) -> None:
     """Run the offline simulator of the kimrel.com API (no account, no network, no credits spent).
 
-    Examples:\n
-      kimrel simulate\n
-      KIMREL_BASE_URL=http://127.0.0.1:8724/api KIMREL_API_KEY=sk-sim-demo kimrel models
+    Examples:
+      kimrel simulate
+      kimrel simulate --port 0 --keys keys.toml --fault 'status=503,times=2'
+    Then, in another terminal:
+      export KIMREL_BASE_URL=http://127.0.0.1:8724/api KIMREL_API_KEY=sk-sim-demo
+      kimrel models
     """
     from kimrel_cli.cli.output import err
     from kimrel_cli.errors import KimrelError
+    from kimrel_cli.wording import count
 
     if host not in LOOPBACK and not allow_remote:
         raise KimrelError(
@@ -105,7 +118,7 @@ def simulate(
     base = url_of(sock) + "/api"
     err().print(f"[bold]kimrel simulator[/bold] at {base}")
     for key, balance in balances.items():
-        err().print(f"  key {key}: {balance} credits")
+        err().print(f"  key {key}: {count(balance, 'credit')}")
     first = next(iter(balances))
     err().print(f"\n  export KIMREL_BASE_URL={base} KIMREL_API_KEY={first}")
     err().print(f"  OpenAI SDK base_url={base}/v1   Anthropic SDK base_url={base}\n")

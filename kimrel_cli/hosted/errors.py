@@ -8,6 +8,7 @@ Both documented body shapes are read:
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -123,15 +124,23 @@ def _describe(
             "Check the key, or run `kimrel login` to store a new one.",
         )
     if cls is InsufficientCredits:
-        left = (
-            f"{rate.credits_remaining} credits left"
-            if rate.credits_remaining is not None
-            else "not enough credits"
-        )
-        return (
-            f"insufficient credits: {left} ({message})",
-            f"Buy credits at {BUY_CREDITS_URL}, or use a model that costs less (`kimrel models`).",
-        )
+        from kimrel_cli.catalogue import MODELS
+        from kimrel_cli.wording import count
+
+        left = rate.credits_remaining
+        reason = message.strip()
+        if reason.lower().startswith("insufficient credits"):  # say it once, not twice
+            reason = reason[len("insufficient credits") :].lstrip(" :.-")
+        if not reason:
+            reason = f"{count(left, 'credit')} left" if left is not None else "not enough credits"
+        elif left is not None and not re.search(rf"\b{left}\b", reason):
+            reason = f"{reason} ({count(left, 'credit')} left)"
+        cheapest = min(info.credits for info in MODELS.values())
+        if left is not None and left < cheapest:  # no model is cheap enough: only buying helps
+            hint = f"Buy credits at {BUY_CREDITS_URL}."
+        else:
+            hint = f"Buy credits at {BUY_CREDITS_URL}, or use a model that costs less (`kimrel models`)."
+        return f"insufficient credits: {reason}", hint
     if cls is RateLimited:
         when = f"the limit resets in {wait:.0f} s" if wait is not None else "wait a little"
         return (

@@ -68,11 +68,59 @@ def test_ctrl_c_stops_a_slow_answer_and_the_session_goes_on():
     type_line(child, "a slow one please")
     child.expect("Simulated")
     child.sendintr()
-    child.expect("interrupted")
+    child.expect("1 credit · 999 credits left · interrupted \\(still charged\\)")
     child.expect("›")
     type_line(child, "/usage")
-    child.expect("1 answers")
+    child.expect("1 answer · .* · 1 credit spent · 999 left")
     assert child.isalive()
+    # the simulator, like the API, bills the stopped request once its stream has run out
+    for _ in range(10):
+        child.expect("›")
+        type_line(child, "/credits")
+        if child.expect(["999 credits left", "1,000 credits left"]) == 0:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("the stopped answer was never charged")
+    leave(child)
+
+
+def test_a_failing_save_is_one_error_line_and_the_session_goes_on(sandbox):
+    child = spawn("--model", "kimi-k2")
+    type_line(child, "hello there")
+    child.expect("credits left")
+    child.expect("›")
+    type_line(child, "/save no-such-dir/talk.md")
+    child.expect("cannot save to no-such-dir/talk.md: No such file or directory")
+    child.expect("›")
+    type_line(child, "/save .")
+    child.expect("cannot save to .: Is a directory")
+    child.expect("›")
+    type_line(child, "still here?")
+    child.expect("Simulated reply to: still here\\?")
+    child.expect("›")
+    type_line(child, "/save talk.md")
+    child.expect("saved 4 messages to talk.md")
+    leave(child)
+    assert (sandbox / "cwd" / "talk.md").exists()
+
+
+def test_system_shows_sets_and_clears_the_system_prompt():
+    child = spawn("--model", "kimi-k2", "--system", "be brief")
+    type_line(child, "/system")
+    child.expect("system prompt: be brief")
+    child.expect("›")
+    type_line(child, "/system answer in French")
+    child.expect("system prompt set: answer in French")
+    child.expect("›")
+    type_line(child, "/system")
+    child.expect("system prompt: answer in French")
+    child.expect("›")
+    type_line(child, "/system --clear")
+    child.expect("system prompt cleared")
+    child.expect("›")
+    type_line(child, "/system")
+    child.expect("no system prompt")
     leave(child)
 
 

@@ -61,6 +61,24 @@ def test_insufficient_credits_says_how_many_are_left_and_where_to_buy():
     assert "0 credits left" in error.message and "kimrel.com/my-credits" in (error.hint or "")
 
 
+def test_out_of_credits_says_it_once_and_suggests_cheaper_models_only_when_one_fits():
+    message = "Insufficient credits: kimi-k2 costs 1 per request and the balance is 0"
+    broke = error_from_response(
+        403, openai_body("insufficient_credits", message=message), {"X-Credits-Remaining": "0"}
+    )
+    assert broke.message == (
+        "insufficient credits: kimi-k2 costs 1 per request and the balance is 0"
+    )
+    assert "costs less" not in (broke.hint or "") and "kimrel.com/my-credits" in (broke.hint or "")
+    low = error_from_response(
+        403,
+        openai_body("insufficient_credits", message="kimi-k2.6 costs 3 per request"),
+        {"X-Credits-Remaining": "2"},
+    )
+    assert low.message == "insufficient credits: kimi-k2.6 costs 3 per request (2 credits left)"
+    assert "costs less" in (low.hint or "")
+
+
 def test_rate_limited_says_when_the_limit_resets():
     error = error_from_response(429, openai_body("rate_limit_exceeded"), {"Retry-After": "17"})
     assert error.retry_after == 17 and "17 s" in error.message

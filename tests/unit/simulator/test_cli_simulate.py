@@ -70,7 +70,7 @@ def test_simulate_prints_its_url_keys_and_serves(tmp_path):
 def test_simulate_defaults_to_the_demo_keys_and_applies_a_fault():
     proc, base, lines = start("--fault", "status=503,times=1")
     try:
-        assert "sk-sim-demo: 1000 credits" in "".join(lines)
+        assert "sk-sim-demo: 1,000 credits" in "".join(lines)
         headers = {"Authorization": "Bearer sk-sim-demo"}
         assert httpx.get(base + "/v1/models", headers=headers).status_code == 503
         assert httpx.get(base + "/v1/models", headers=headers).status_code == 200
