@@ -114,6 +114,23 @@ def classify(status: int, code: str | None, kind: str | None) -> type[UpstreamEr
     return BadRequest
 
 
+def _credits_text(message: str, balance: int | None) -> tuple[str, str]:
+    """Say the balance once; offer a cheaper model only when some model is still affordable."""
+    if balance is None:
+        text = "not enough credits"
+    elif balance <= 0:
+        text = "out of credits: the balance is 0"
+    else:
+        text = f"not enough credits for this model: the balance is {balance}"
+    if "credit" not in message.lower():  # the API's own words add something; else say it once
+        text += f" ({message})"
+    hint = f"Buy credits at {BUY_CREDITS_URL}"
+    if balance is not None and balance > 0:
+        unit = "credit" if balance == 1 else "credits"
+        hint += f", or use a model that costs at most {balance} {unit} a request (`kimrel models`)"
+    return text, hint + "."
+
+
 def _describe(
     cls: type[UpstreamError], message: str, rate: RateInfo, wait: float | None
 ) -> tuple[str, str | None]:
@@ -123,15 +140,7 @@ def _describe(
             "Check the key, or run `kimrel login` to store a new one.",
         )
     if cls is InsufficientCredits:
-        left = (
-            f"{rate.credits_remaining} credits left"
-            if rate.credits_remaining is not None
-            else "not enough credits"
-        )
-        return (
-            f"insufficient credits: {left} ({message})",
-            f"Buy credits at {BUY_CREDITS_URL}, or use a model that costs less (`kimrel models`).",
-        )
+        return _credits_text(message, rate.credits_remaining)
     if cls is RateLimited:
         when = f"the limit resets in {wait:.0f} s" if wait is not None else "wait a little"
         return (

@@ -177,5 +177,45 @@ def openai_stream_error(exc: BaseException) -> Any:
     return error_body("openai", 500, f"relay error: {type(exc).__name__}")
 
 
+def responses_failed_stream(
+    exc: KimrelError, *, response_id: str, model: str, created_at: int
+) -> Response:
+    """A whole Responses stream that fails at once: `response.created`, then `response.failed`.
+
+    Codex reads `response.failed` codes (protocols/errors.responses_failure) but shows any HTTP
+    error other than 400 as "unexpected status …" and retries it, so a streaming Responses request
+    gets its upstream failure this way, with status 200.
+    """
+    from kimrel_cli.protocols import errors as perrors
+    from kimrel_cli.protocols.sse import encode_events
+
+    code, message = perrors.responses_failure(exc)
+    response: dict[str, Any] = {
+        "id": response_id,
+        "object": "response",
+        "created_at": created_at,
+        "model": model,
+        "status": "in_progress",
+        "output": [],
+        "error": None,
+        "usage": None,
+    }
+    failed = {**response, "status": "failed", "error": {"code": code, "message": message}}
+    body = encode_events(
+        [
+            (
+                "response.created",
+                {"type": "response.created", "sequence_number": 0, "response": response},
+            ),
+            (
+                "response.failed",
+                {"type": "response.failed", "sequence_number": 1, "response": failed},
+            ),
+        ]
+    )
+    headers = {**SSE_HEADERS, **error_parts(exc, "openai")[2]}
+    return Response(body, 200, headers=headers, media_type="text/event-stream; charset=utf-8")
+
+
 def stream_broke(message: str = "upstream stream ended early") -> UpstreamUnavailable:
     return UpstreamUnavailable(message)
