@@ -86,14 +86,14 @@ def credits(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Credit balance, the rate-limit tier it gives, and what the last answer's headers said."""
-    from kimrel_cli.catalogue import tier_for
     from kimrel_cli.cli.output import out, print_json
+    from kimrel_cli.hosted.ratelimit import tier_shown
 
     with _client(account) as client, _waiting("asking the API for your balance…"):
         result = client.credits()
     data = result.data if isinstance(result.data, dict) else {}
     balance = data.get("credits_remaining", result.rate.credits_remaining)
-    tier = tier_for(int(balance or 0))
+    tier = tier_shown(int(balance or 0))
     report = {
         "credits_remaining": balance,
         "credits_used": data.get("credits_used"),
