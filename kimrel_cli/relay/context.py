@@ -8,6 +8,7 @@ never share anything. The upstream key lives only inside the hosted AsyncClient.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,13 @@ if TYPE_CHECKING:
 # Request headers a client may send that the relay passes upstream. Nothing else from the
 # client goes through: never its auth headers (the relay's own key replaces them).
 FORWARDED_HEADERS = ("x-kimrel-fault",)
+
+# Set by RelayStream (in its own task) just before its on_close runs, when the stream ended early:
+# "client disconnected" or "relay stopped". `record` then logs the stream as 499 aborted.
+STREAM_ABORTED: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "kimrel_stream_aborted", default=None
+)
+ABORTED_STATUS = 499  # nginx's "client closed request"; used for every stream cut short
 
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 DEFAULT_PING_INTERVAL = 10.0
@@ -89,6 +97,16 @@ class RelayContext:
     log: RequestLog
     stats: RelayStats = field(default_factory=RelayStats)
     responses: ResponsesStore = field(default_factory=ResponsesStore)
+    streams: set[Any] = field(default_factory=set)  # RelayStreams in flight (forward.py)
+    stopping: bool = False
+
+    def stop_streams(self) -> int:
+        """Relay shutdown: end every stream in flight with an error event; returns how many."""
+        self.stopping = True
+        active = list(self.streams)
+        for stream in active:
+            stream.stop()
+        return len(active)
 
     @property
     def settings(self) -> Settings:
@@ -168,8 +186,17 @@ class RelayContext:
         stream: bool = False,
         error: str | None = None,
     ) -> None:
-        """Log one finished request (`started` = time.monotonic() when it arrived)."""
+        """Log one finished request (`started` = time.monotonic() when it arrived).
+
+        Inside a stream that was cut short (STREAM_ABORTED set) the status is 499 and the error
+        says why, whatever the route passed: the client never got the whole answer.
+        """
         from kimrel_cli.relay.dashboard import RequestRecord
+
+        aborted = STREAM_ABORTED.get()
+        if aborted is not None:
+            status, stream = ABORTED_STATUS, True
+            error = f"aborted: {aborted}" + (f" ({error})" if error else "")
 
         if status >= 400:
             self.stats.errors += 1
