@@ -73,6 +73,7 @@ class RelayStats:
     streams_opened: int = 0
     streams_closed: int = 0
     credits_remaining: int | None = None
+    credits_at: float = float("-inf")  # time.monotonic() when the figure above arrived
     started_at: float = field(default_factory=time.time)
 
 
@@ -147,31 +148,47 @@ class RelayContext:
         self, path: str, body: dict[str, Any], headers: Mapping[str, str] | None = None
     ) -> AsyncIterator[RawStream]:
         """An upstream SSE stream (retries happen before it is entered); counted in stats."""
+        sent = time.monotonic()
         async with self.upstream.open_stream(path, body, headers=headers) as raw:
             self.stats.streams_opened += 1
+            self.note_rate(getattr(raw, "rate", None), sent)
             try:
                 yield raw
             finally:
                 self.stats.streams_closed += 1
-                self.note_rate(getattr(raw, "rate", None))
 
     async def call(
         self, path: str, body: dict[str, Any], headers: Mapping[str, str] | None = None
     ) -> Result:
         """A non-streaming upstream POST, with the client's safe retries."""
+        sent = time.monotonic()
         result = await self.upstream.request("POST", path, body, headers=headers)
-        self.note_rate(result.rate)
+        self.note_rate(result.rate, sent)
         return result
 
     async def get(self, path: str, headers: Mapping[str, str] | None = None) -> Result:
+        sent = time.monotonic()
         result = await self.upstream.request("GET", path, None, headers=headers)
-        self.note_rate(result.rate)
+        self.note_rate(result.rate, sent)
         return result
 
-    def note_rate(self, rate: Any) -> None:
+    def note_rate(self, rate: Any, sent_at: float | None = None) -> None:
+        """Take an answer's credit figure unless an answer already seen is newer.
+
+        Concurrent answers arrive out of order and each carries the balance as it was when the
+        API took the request, so a figure may be older than the one shown. Lower figures are
+        always taken; a higher one only from a request sent after the shown figure arrived (a
+        top-up), never from one that was already in flight: the figure never goes backwards.
+        """
         credits = getattr(rate, "credits_remaining", None)
-        if credits is not None:
+        if credits is None:
+            return
+        now = time.monotonic()
+        shown = self.stats.credits_remaining
+        sent = now if sent_at is None else sent_at
+        if shown is None or credits <= shown or sent >= self.stats.credits_at:
             self.stats.credits_remaining = credits
+            self.stats.credits_at = now
 
     # ---- dashboard ----------------------------------------------------------------------
     def record(
