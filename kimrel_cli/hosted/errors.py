@@ -8,6 +8,7 @@ Both documented body shapes are read:
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +26,8 @@ from kimrel_cli.errors import (
 from kimrel_cli.hosted.ratelimit import RateInfo
 
 BUY_CREDITS_URL = "https://kimrel.com/my-credits"
+
+_CONTEXT_WORDS = re.compile(r"context (window|length)|prompt is too long", re.IGNORECASE)
 
 _CREDIT_CODES = frozenset({"insufficient_credits", "insufficient_quota", "billing_error"})
 
@@ -157,6 +160,8 @@ def _describe(
 def error_from_response(status: int, body: Any, headers: Mapping[str, str]) -> UpstreamError:
     """The typed exception for one error answer of the hosted API."""
     message, code, kind = parse_error_body(body)
+    if code is None and status in (400, 413) and _CONTEXT_WORDS.search(message or ""):
+        code = "context_length_exceeded"  # Anthropic-shaped bodies carry no code
     cls = classify(status, code, kind)
     if cls is PermissionDenied and (
         code in _CREDIT_CODES or kind in _CREDIT_CODES or "credit" in (message or "").lower()

@@ -116,3 +116,15 @@ def test_a_server_wait_longer_than_max_wait_is_not_waited_for():
     backoff = Backoff(base=1.0, maximum=8.0, max_wait=10.0)
     assert backoff.delay(0, retry_after=10.0, random=lambda: 0.0) == 8.0
     assert backoff.delay(0, retry_after=60.0, random=lambda: 0.0) is None
+
+
+def test_an_anthropic_shaped_context_overflow_is_recognised_without_a_code():
+    body = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "input of about 140000 tokens exceeds the 128000-token context window",
+        },
+    }
+    error = error_from_response(400, body, {})
+    assert error.wire_code == "context_length_exceeded"
