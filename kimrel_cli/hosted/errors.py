@@ -103,6 +103,18 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     return None
 
 
+def _rate_limit_wait(headers: Mapping[str, str], rate: RateInfo) -> float | None:
+    """The wait a 429 asks for; None (back off briefly) when it names none and the window has room.
+
+    X-RateLimit-Reset is when the whole minute window resets: a 429 without Retry-After while
+    X-RateLimit-Remaining is above 0 is not the window being full, so it is not worth that wait.
+    """
+    lower = {k.lower() for k in headers}
+    if "retry-after" not in lower and "retry-after-ms" not in lower and (rate.remaining or 0) > 0:
+        return None
+    return retry_after_seconds(headers)
+
+
 def classify(status: int, code: str | None, kind: str | None) -> type[UpstreamError]:
     for name in (code, kind):
         if name and name in _BY_CODE:
@@ -145,11 +157,12 @@ def _describe(
     if cls is InsufficientCredits:
         return _credits_text(message, rate.credits_remaining)
     if cls is RateLimited:
-        when = f"the limit resets in {wait:.0f} s" if wait is not None else "wait a little"
-        return (
-            f"rate limited: {when} ({message})",
-            "Requests per minute depend on your credit balance (`kimrel credits`).",
-        )
+        limits = "requests per minute depend on your credit balance (`kimrel credits`)"
+        if wait is not None:
+            return f"rate limited: the limit resets in {wait:.0f} s ({message})", limits[
+                0
+            ].upper() + limits[1:] + "."
+        return f"rate limited ({message})", f"Wait a minute and try again; {limits}."
     if cls is NotFound:
         return message, "See the available models with `kimrel models`."
     if cls is ServerError:
@@ -168,7 +181,7 @@ def error_from_response(status: int, body: Any, headers: Mapping[str, str]) -> U
     ):
         cls = InsufficientCredits
     rate = RateInfo.from_headers(headers)
-    wait = retry_after_seconds(headers) if cls is RateLimited else None
+    wait = _rate_limit_wait(headers, rate) if cls is RateLimited else None
     raw = message or f"HTTP {status}"
     if code == "context_length_exceeded":
         text, hint = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from kimrel_cli import errors
@@ -128,3 +130,12 @@ def test_an_anthropic_shaped_context_overflow_is_recognised_without_a_code():
     }
     error = error_from_response(400, body, {})
     assert error.wire_code == "context_length_exceeded"
+
+
+def test_a_429_with_room_left_in_the_window_is_not_a_minute_long_wait():
+    # X-RateLimit-Reset is the whole window's reset: only a full window (or Retry-After) means it
+    room = {"X-RateLimit-Remaining": "12", "X-RateLimit-Reset": str(int(time.time()) + 60)}
+    assert error_from_response(429, openai_body("rate_limit_exceeded"), room).retry_after is None
+    full = {**room, "X-RateLimit-Remaining": "0"}
+    wait = error_from_response(429, openai_body("rate_limit_exceeded"), full).retry_after
+    assert wait is not None and wait > 50

@@ -62,8 +62,9 @@ def test_persistent_server_errors_are_retried_by_the_relay_only(status):
     assert "kimrel tried 4 times" in r.json()["error"]["message"]
 
 
-def test_a_single_blip_is_survived_by_the_relay():
-    with relay_stack(fault="status=503,times=1", **FAST) as st:
+@pytest.mark.parametrize("status", [503, 429])
+def test_a_single_blip_is_survived_by_the_relay(status):
+    with relay_stack(fault=f"status={status},times=1", **FAST) as st:
         r = post(st.relay_url, "/v1/messages", MESSAGES)
         assert st.counter.model_requests == 2
     assert r.status_code == 200 and r.json()["content"]
