@@ -120,8 +120,11 @@ def _anthropic_status_type(exc: KimrelError) -> tuple[int, str]:
 def _anthropic_message(exc: KimrelError) -> str:
     if _context_overflow(exc):
         return prompt_too_long_text(exc)
-    # Claude Code adds its own "server-side issue, try again" to every 5xx
-    server_side = isinstance(exc, (ServerError, UpstreamUnavailable))
+    # Claude Code adds its own "server-side issue, try again" to every 5xx; a connection failure
+    # keeps kimrel's hint (check the network or the base URL)
+    server_side = isinstance(exc, ServerError) or (
+        isinstance(exc, UpstreamUnavailable) and exc.timeout
+    )
     return user_text(exc, hint=not server_side)
 
 

@@ -107,3 +107,25 @@ def test_without_relay_retries_the_client_is_allowed_to_retry():
         r = post(st.relay_url, "/v1/messages", MESSAGES)
         assert st.counter.model_requests == 1
     assert "x-should-retry" not in r.headers and r.json()["error"]["type"] == "overloaded_error"
+
+
+def test_an_unreachable_api_says_to_check_the_network_after_the_relays_retries():
+    from kimrel_cli.relay.app import create_app
+    from kimrel_cli.relay.context import RelayConfig, build_context
+    from kimrel_cli.servers import bind_socket, start_in_thread
+
+    closed = bind_socket()
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    config = RelayConfig(
+        api_key="sk-x", base_url=f"http://127.0.0.1:{port}/api", token=TOKEN, **FAST
+    )
+    server = start_in_thread(create_app(build_context(config)), bind_socket())
+    try:
+        r = post(server.url, "/v1/messages", MESSAGES)
+    finally:
+        server.stop()
+    assert r.status_code == 502 and r.headers["x-should-retry"] == "false"
+    message = r.json()["error"]["message"]
+    assert "cannot reach the API" in message and "kimrel tried 4 times" in message
+    assert "Check your network" in message
