@@ -448,7 +448,8 @@ def test_client_disconnect_closes_the_upstream_stream(simulator, start_relay):
             "messages": [{"role": "user", "content": "a slow answer with several chunks in it"}],
         },
     ) as response:
-        next(response.iter_raw())
+        chunks = response.iter_raw()  # keep it: a collected iterator closes the connection
+        next(chunks)
         assert stats.streams_opened == 1
         assert stats.streams_closed == 0
         assert stats.in_flight == 1
@@ -457,6 +458,8 @@ def test_client_disconnect_closes_the_upstream_stream(simulator, start_relay):
         time.sleep(0.02)
     assert stats.streams_closed == 1
     assert stats.in_flight == 0
+    logged = relay.ctx.log.recent[-1]
+    assert logged.status == 499 and logged.error.startswith("aborted: client disconnected")
 
 
 def test_the_upstream_key_never_appears_in_output_logs_or_answers(
