@@ -29,6 +29,8 @@ class KimrelError(Exception):
 
     code: str = "kimrel-error"
     exit_code: int = 1
+    attempts: int = 1  # upstream requests made before this error was final (hosted client)
+    final: bool = False  # True: kimrel already retried (or waiting is pointless); callers must not
 
     def __init__(self, message: str, *, hint: str | None = None, code: str | None = None) -> None:
         super().__init__(message)

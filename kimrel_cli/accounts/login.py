@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kimrel_cli.apikey import ApiKey, clean_key
-from kimrel_cli.catalogue import Tier, tier_for
+from kimrel_cli.catalogue import Tier
 from kimrel_cli.errors import AccountError, InvalidKey, KimrelError
+from kimrel_cli.hosted.ratelimit import tier_shown
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,7 @@ def check_key(key: ApiKey, base_url: str) -> Balance:
         credits = int(credits) if credits is not None else None
     except (TypeError, ValueError):
         credits = result.rate.credits_remaining
-    # no credits, no tier: tier_for(0) would say "1-100", which a 0-credit key is not in
-    return Balance(credits, tier_for(credits) if credits is not None and credits > 0 else None)
+    return Balance(credits, tier_shown(credits) if credits is not None else None)
 
 
 def prepare_key(raw: str) -> tuple[ApiKey, bool]:

@@ -90,14 +90,14 @@ def credits(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Credit balance, the rate-limit tier it gives, and what the last answer's headers said."""
-    from kimrel_cli.catalogue import tier_for
     from kimrel_cli.cli.output import out, print_json, waiting
+    from kimrel_cli.hosted.ratelimit import tier_shown
 
     with _client(account) as client, waiting("asking the API for your balance…", quiet=as_json):
         result = client.credits()
     data = result.data if isinstance(result.data, dict) else {}
     balance = data.get("credits_remaining", result.rate.credits_remaining)
-    tier = tier_for(int(balance)) if balance is not None and int(balance) > 0 else None
+    tier = tier_shown(int(balance or 0))
     report = {
         "credits_remaining": balance,
         "credits_used": data.get("credits_used"),

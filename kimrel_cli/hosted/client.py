@@ -4,8 +4,10 @@
 - Every documented error (both body shapes) becomes a typed UpstreamError (hosted/errors.py);
   connection failures, timeouts and unreadable bodies become UpstreamUnavailable.
 - 429, 5xx and connection failures are retried with exponential backoff and jitter, honouring
-  Retry-After / X-RateLimit-Reset, but only before the caller has received any byte: once a
-  stream is handed out, nothing is retried.
+  Retry-After / X-RateLimit-Reset (a wait above 10 s is reported at once, not waited for), but
+  only before the caller has received any byte: once a stream is handed out, nothing is retried.
+  An error given up on is marked `final` (see hosted/retry.py): the relay's clients must not
+  retry it again.
 - Timeouts as documented: connect 30 s, read 600 s.
 """
 
@@ -58,13 +60,14 @@ class BaseClient:
         headers: Mapping[str, str] | None = None,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
+        max_wait: float = 10.0,
     ) -> None:
         self._key = api_key if isinstance(api_key, ApiKey) or api_key is None else ApiKey(api_key)
         self.base_url = base_url.rstrip("/")
         self.max_retries = max_retries
         self.timeout = timeout or DEFAULT_TIMEOUT
         self.extra_headers = dict(headers or {})
-        self.backoff = Backoff(backoff_base, backoff_max)
+        self.backoff = Backoff(backoff_base, backoff_max, max_wait)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r}, key={self._key!r})"
@@ -113,11 +116,22 @@ class BaseClient:
             ) from None
 
     def delay(self, attempt: int, error: KimrelError) -> float | None:
-        """Seconds to wait before retry number `attempt`, or None if the error is final."""
-        if attempt >= self.max_retries or not is_retryable(error):
+        """Seconds to wait before retry number `attempt`, or None if the error is final.
+
+        A retryable error given up on (retries used up, or a server-asked wait above
+        `backoff.max_wait`) is marked `final` when this client retries at all (max_retries > 0),
+        so whoever gets it next does not retry it again; `attempts` counts the requests made.
+        """
+        error.attempts = attempt + 1
+        if not is_retryable(error):
             return None
-        retry_after = error.retry_after if isinstance(error, UpstreamError) else None
-        return self.backoff.delay(attempt, retry_after=retry_after, random=random.random)
+        wait = None
+        if attempt < self.max_retries:
+            retry_after = error.retry_after if isinstance(error, UpstreamError) else None
+            wait = self.backoff.delay(attempt, retry_after=retry_after, random=random.random)
+        if wait is None and self.max_retries > 0:
+            error.final = True
+        return wait
 
     @staticmethod
     def stream_body(body: Mapping[str, Any], *, chat: bool) -> dict[str, Any]:

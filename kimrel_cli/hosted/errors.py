@@ -27,6 +27,8 @@ from kimrel_cli.hosted.ratelimit import RateInfo
 
 BUY_CREDITS_URL = "https://kimrel.com/my-credits"
 
+_CONTEXT_WORDS = re.compile(r"context (window|length)|prompt is too long", re.IGNORECASE)
+
 _CREDIT_CODES = frozenset({"insufficient_credits", "insufficient_quota", "billing_error"})
 
 # wire code or type → class, checked before the status table
@@ -101,6 +103,18 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     return None
 
 
+def _rate_limit_wait(headers: Mapping[str, str], rate: RateInfo) -> float | None:
+    """The wait a 429 asks for; None (back off briefly) when it names none and the window has room.
+
+    X-RateLimit-Reset is when the whole minute window resets: a 429 without Retry-After while
+    X-RateLimit-Remaining is above 0 is not the window being full, so it is not worth that wait.
+    """
+    lower = {k.lower() for k in headers}
+    if "retry-after" not in lower and "retry-after-ms" not in lower and (rate.remaining or 0) > 0:
+        return None
+    return retry_after_seconds(headers)
+
+
 def classify(status: int, code: str | None, kind: str | None) -> type[UpstreamError]:
     for name in (code, kind):
         if name and name in _BY_CODE:
@@ -115,6 +129,23 @@ def classify(status: int, code: str | None, kind: str | None) -> type[UpstreamEr
     return BadRequest
 
 
+def _credits_text(message: str, balance: int | None) -> tuple[str, str]:
+    """Say the balance once; offer a cheaper model only when some model is still affordable."""
+    if balance is None:
+        text = "not enough credits"
+    elif balance <= 0:
+        text = "out of credits: the balance is 0"
+    else:
+        text = f"not enough credits for this model: the balance is {balance}"
+    if "credit" not in message.lower():  # the API's own words add something; else say it once
+        text += f" ({message})"
+    hint = f"Buy credits at {BUY_CREDITS_URL}"
+    if balance is not None and balance > 0:
+        unit = "credit" if balance == 1 else "credits"
+        hint += f", or use a model that costs at most {balance} {unit} a request (`kimrel models`)"
+    return text, hint + "."
+
+
 def _describe(
     cls: type[UpstreamError], message: str, rate: RateInfo, wait: float | None
 ) -> tuple[str, str | None]:
@@ -124,29 +155,14 @@ def _describe(
             "Check the key, or run `kimrel login` to store a new one.",
         )
     if cls is InsufficientCredits:
-        from kimrel_cli.catalogue import MODELS
-        from kimrel_cli.wording import count
-
-        left = rate.credits_remaining
-        reason = message.strip()
-        if reason.lower().startswith("insufficient credits"):  # say it once, not twice
-            reason = reason[len("insufficient credits") :].lstrip(" :.-")
-        if not reason:
-            reason = f"{count(left, 'credit')} left" if left is not None else "not enough credits"
-        elif left is not None and not re.search(rf"\b{left}\b", reason):
-            reason = f"{reason} ({count(left, 'credit')} left)"
-        cheapest = min(info.credits for info in MODELS.values())
-        if left is not None and left < cheapest:  # no model is cheap enough: only buying helps
-            hint = f"Buy credits at {BUY_CREDITS_URL}."
-        else:
-            hint = f"Buy credits at {BUY_CREDITS_URL}, or use a model that costs less (`kimrel models`)."
-        return f"insufficient credits: {reason}", hint
+        return _credits_text(message, rate.credits_remaining)
     if cls is RateLimited:
-        when = f"the limit resets in {wait:.0f} s" if wait is not None else "wait a little"
-        return (
-            f"rate limited: {when} ({message})",
-            "Requests per minute depend on your credit balance (`kimrel credits`).",
-        )
+        limits = "requests per minute depend on your credit balance (`kimrel credits`)"
+        if wait is not None:
+            return f"rate limited: the limit resets in {wait:.0f} s ({message})", limits[
+                0
+            ].upper() + limits[1:] + "."
+        return f"rate limited ({message})", f"Wait a minute and try again; {limits}."
     if cls is NotFound:
         return message, "See the available models with `kimrel models`."
     if cls is ServerError:
@@ -157,13 +173,15 @@ def _describe(
 def error_from_response(status: int, body: Any, headers: Mapping[str, str]) -> UpstreamError:
     """The typed exception for one error answer of the hosted API."""
     message, code, kind = parse_error_body(body)
+    if code is None and status in (400, 413) and _CONTEXT_WORDS.search(message or ""):
+        code = "context_length_exceeded"  # Anthropic-shaped bodies carry no code
     cls = classify(status, code, kind)
     if cls is PermissionDenied and (
         code in _CREDIT_CODES or kind in _CREDIT_CODES or "credit" in (message or "").lower()
     ):
         cls = InsufficientCredits
     rate = RateInfo.from_headers(headers)
-    wait = retry_after_seconds(headers) if cls is RateLimited else None
+    wait = _rate_limit_wait(headers, rate) if cls is RateLimited else None
     raw = message or f"HTTP {status}"
     if code == "context_length_exceeded":
         text, hint = (

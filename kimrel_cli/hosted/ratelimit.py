@@ -1,9 +1,20 @@
-"""Credit and rate-limit headers (X-Credits-Remaining, X-RateLimit-*) read into RateInfo."""
+"""Credit and rate-limit headers (X-Credits-Remaining, X-RateLimit-*) read into RateInfo, and
+the tier a balance is shown with."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from kimrel_cli.catalogue import Tier, tier_for
+
+# The documented tiers start at a balance of 1; an empty key can make no request at all.
+NO_CREDITS_TIER = Tier("none", 0, 0, 0, 0)
+
+
+def tier_shown(balance: int) -> Tier:
+    """The tier to show for a balance: "none" (0 requests) below 1 credit, else the documented one."""
+    return NO_CREDITS_TIER if balance < 1 else tier_for(balance)
 
 
 def _int(value: str | None) -> int | None:

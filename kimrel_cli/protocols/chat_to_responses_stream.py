@@ -15,10 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kimrel_cli.errors import (
-    BadRequest,
-    InsufficientCredits,
     KimrelError,
-    RateLimited,
     UpstreamUnavailable,
 )
 from kimrel_cli.protocols.chat_to_responses import (
@@ -30,28 +27,15 @@ from kimrel_cli.protocols.chat_to_responses import (
     status_for,
     tool_item,
 )
-from kimrel_cli.protocols.errors import error_from_wire
+from kimrel_cli.protocols.errors import error_from_wire, responses_failure
 from kimrel_cli.protocols.responses_to_chat import ResponsesContext, client_call_id
 
 Event = tuple[str, dict[str, Any]]
 
 
 def failure_code(error: KimrelError) -> tuple[str, str]:
-    """(code, message) for response.failed, using the codes Codex recognises (docs/protocols.md R2.2)."""
-    code = getattr(error, "wire_code", None)
-    if isinstance(error, InsufficientCredits):
-        return "insufficient_quota", error.message
-    if code == "context_length_exceeded":
-        return "context_length_exceeded", error.message
-    if isinstance(error, RateLimited):
-        wait = error.retry_after
-        suffix = f" Please try again in {wait:.0f}s." if wait is not None else ""
-        return "rate_limit_exceeded", error.message + suffix
-    if isinstance(error, BadRequest):
-        return code or "invalid_request", error.message
-    if isinstance(error, UpstreamUnavailable):
-        return "server_error", error.message
-    return "server_error", error.message
+    """(code, message) for response.failed: the shared table in protocols/errors.py (R2.2)."""
+    return responses_failure(error)
 
 
 @dataclass

@@ -3,12 +3,25 @@
 - Anthropic: `{"type":"error","error":{"type","message"}}` with the mapped status, or an `error`
   stream event once a stream has started.
 - OpenAI (chat completions, responses, the relay's own errors): `{"error":{message,type,code,param}}`,
-  or a `data: {"error": …}` line mid-stream.
-Upstream unreachable → 502, timeout → 504. Insufficient credits carry `x-should-retry: false`.
+  or a `data: {"error": …}` line mid-stream; Responses streams end in `response.failed`.
+Upstream unreachable → 502, timeout → 504.
+
+Chosen for what each client renders (docs/relay.md "Errors and retries"):
+- Every message is kimrel's own words plus the hint (where to buy credits, what to run): clients
+  show the message and nothing else.
+- Out of credits is Anthropic's 402 `billing_error` (Claude Code prints "API Error: 402 …"; a 403
+  reads as "Failed to authenticate · Please run /login").
+- Context overflow starts "prompt is too long: N tokens > M maximum", the words that make Claude
+  Code say "Prompt is too long" and compact; in Responses it is `context_length_exceeded`.
+- Retries happen once, in the hosted client. An error it gave up on (`final`) or that no retry
+  can fix carries `x-should-retry: false` (Claude Code and the SDKs obey it), is never an
+  Anthropic `overloaded_error` (Claude Code retries those whatever the header says), and ends a
+  Responses stream with `invalid_prompt`, the code Codex shows verbatim without retrying.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from kimrel_cli.errors import (
@@ -26,6 +39,55 @@ from kimrel_cli.errors import (
 
 Event = tuple[str, dict[str, Any]]
 
+_CLIENT_RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
+
+
+def client_may_retry(exc: KimrelError) -> bool:
+    """Whether the relay's client should retry: only a transient failure kimrel did not retry."""
+    if exc.final:
+        return False
+    if isinstance(exc, UpstreamUnavailable):
+        return True
+    if isinstance(exc, (InsufficientCredits, InvalidKey, PermissionDenied, NotFound, BadRequest)):
+        return False
+    if isinstance(exc, UpstreamError):
+        return exc.status in _CLIENT_RETRYABLE_STATUSES
+    return False
+
+
+def _context_overflow(exc: KimrelError) -> bool:
+    return getattr(exc, "wire_code", None) == "context_length_exceeded"
+
+
+def user_text(exc: KimrelError, *, hint: bool = True) -> str:
+    """kimrel's message for the user: what happened, how often it was tried, what to do."""
+    text = exc.message
+    code = getattr(exc, "wire_code", None)
+    if (
+        isinstance(exc, BadRequest)
+        and code
+        and code not in text
+        and code not in ("invalid_request", "invalid_request_error")
+    ):
+        text = f"{code}: {text}"
+    if exc.attempts > 1:
+        text += f" (kimrel tried {exc.attempts} times)"
+    text = text.rstrip(".") + "."
+    if exc.hint and hint:
+        text += " " + exc.hint.rstrip(".") + "."
+    return "kimrel: " + text
+
+
+def prompt_too_long_text(exc: KimrelError) -> str:
+    """Anthropic's words for a context overflow, with the token counts when the API gave them."""
+    numbers = [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", exc.message)]
+    numbers = [n for n in numbers if n >= 100]
+    if len(numbers) >= 2:
+        head = f"prompt is too long: {max(numbers)} tokens > {min(numbers)} maximum"
+    else:
+        head = "prompt is too long"
+    return f"{head} ({user_text(exc)})"
+
 
 def _anthropic_status_type(exc: KimrelError) -> tuple[int, str]:
     if isinstance(exc, UpstreamUnavailable):
@@ -33,7 +95,7 @@ def _anthropic_status_type(exc: KimrelError) -> tuple[int, str]:
     if isinstance(exc, InvalidKey):
         return 401, "authentication_error"
     if isinstance(exc, InsufficientCredits):
-        return 403, "permission_error"
+        return 402, "billing_error"
     if isinstance(exc, PermissionDenied):
         return 403, "permission_error"
     if isinstance(exc, NotFound):
@@ -42,7 +104,7 @@ def _anthropic_status_type(exc: KimrelError) -> tuple[int, str]:
         return 429, "rate_limit_error"
     if isinstance(exc, ServerError):
         if exc.status in (503, 529):
-            return 529, "overloaded_error"
+            return (529, "overloaded_error") if client_may_retry(exc) else (503, "api_error")
         if exc.status == 504:
             return 504, "timeout_error"
         return 500, "api_error"
@@ -55,18 +117,21 @@ def _anthropic_status_type(exc: KimrelError) -> tuple[int, str]:
     return 400, "invalid_request_error"
 
 
-def _message(exc: KimrelError) -> str:
-    code = getattr(exc, "wire_code", None)
-    text = exc.message
-    if code and code not in text and code not in ("invalid_request", "invalid_request_error"):
-        text = f"{code}: {text}"
-    return text
+def _anthropic_message(exc: KimrelError) -> str:
+    if _context_overflow(exc):
+        return prompt_too_long_text(exc)
+    # Claude Code adds its own "server-side issue, try again" to every 5xx; a connection failure
+    # keeps kimrel's hint (check the network or the base URL)
+    server_side = isinstance(exc, ServerError) or (
+        isinstance(exc, UpstreamUnavailable) and exc.timeout
+    )
+    return user_text(exc, hint=not server_side)
 
 
 def _headers(exc: KimrelError) -> dict[str, str]:
+    if not client_may_retry(exc):
+        return {"x-should-retry": "false"}
     headers: dict[str, str] = {}
-    if isinstance(exc, InsufficientCredits):
-        headers["x-should-retry"] = "false"
     retry_after = getattr(exc, "retry_after", None)
     if isinstance(exc, RateLimited) and retry_after is not None:
         headers["retry-after"] = str(max(0, round(retry_after)))
@@ -76,14 +141,14 @@ def _headers(exc: KimrelError) -> dict[str, str]:
 def anthropic_error(exc: KimrelError) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, body, extra headers) for an error answered before any stream byte."""
     status, kind = _anthropic_status_type(exc)
-    body = {"type": "error", "error": {"type": kind, "message": _message(exc)}}
+    body = {"type": "error", "error": {"type": kind, "message": _anthropic_message(exc)}}
     return status, body, _headers(exc)
 
 
 def anthropic_error_event(exc: KimrelError) -> Event:
     """The `error` event that ends an Anthropic stream which has already started."""
     _, kind = _anthropic_status_type(exc)
-    return "error", {"type": "error", "error": {"type": kind, "message": _message(exc)}}
+    return "error", {"type": "error", "error": {"type": kind, "message": _anthropic_message(exc)}}
 
 
 def _openai_status_type_code(exc: KimrelError) -> tuple[int, str, str | None]:
@@ -121,13 +186,33 @@ def _openai_status_type_code(exc: KimrelError) -> tuple[int, str, str | None]:
 def openai_error(exc: KimrelError) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, body, extra headers) in OpenAI's error shape."""
     status, kind, code = _openai_status_type_code(exc)
-    body = {"error": {"message": exc.message, "type": kind, "code": code, "param": None}}
+    body = {"error": {"message": user_text(exc), "type": kind, "code": code, "param": None}}
     return status, body, _headers(exc)
 
 
 def openai_error_chunk(exc: KimrelError) -> dict[str, Any]:
     """The `data: {"error": …}` payload that ends a chat completions stream which has started."""
     return openai_error(exc)[1]
+
+
+def responses_failure(exc: KimrelError) -> tuple[str, str]:
+    """(code, message) for a Responses `response.failed`, in the codes Codex acts on.
+
+    `context_length_exceeded`: Codex's own "ran out of room in the context window".
+    `invalid_prompt`: Codex prints the message as is and does not retry (every final error).
+    `rate_limit_exceeded` / `server_error`: Codex retries (only errors kimrel did not retry).
+    """
+    text = user_text(exc)
+    if _context_overflow(exc):
+        return "context_length_exceeded", text
+    if not client_may_retry(exc):
+        return "invalid_prompt", text
+    if isinstance(exc, RateLimited):
+        wait = exc.retry_after
+        return "rate_limit_exceeded", text + (
+            f" Please try again in {wait:.0f}s." if wait is not None else ""
+        )
+    return "server_error", text
 
 
 _WIRE_TO_CLASS: dict[str, tuple[type[UpstreamError], int]] = {

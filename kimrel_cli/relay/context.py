@@ -8,6 +8,7 @@ never share anything. The upstream key lives only inside the hosted AsyncClient.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,13 @@ if TYPE_CHECKING:
 # Request headers a client may send that the relay passes upstream. Nothing else from the
 # client goes through: never its auth headers (the relay's own key replaces them).
 FORWARDED_HEADERS = ("x-kimrel-fault",)
+
+# Set by RelayStream (in its own task) just before its on_close runs, when the stream ended early:
+# "client disconnected" or "relay stopped". `record` then logs the stream as 499 aborted.
+STREAM_ABORTED: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "kimrel_stream_aborted", default=None
+)
+ABORTED_STATUS = 499  # nginx's "client closed request"; used for every stream cut short
 
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 DEFAULT_PING_INTERVAL = 10.0
@@ -65,6 +73,7 @@ class RelayStats:
     streams_opened: int = 0
     streams_closed: int = 0
     credits_remaining: int | None = None
+    credits_at: float = float("-inf")  # time.monotonic() when the figure above arrived
     started_at: float = field(default_factory=time.time)
 
 
@@ -89,6 +98,16 @@ class RelayContext:
     log: RequestLog
     stats: RelayStats = field(default_factory=RelayStats)
     responses: ResponsesStore = field(default_factory=ResponsesStore)
+    streams: set[Any] = field(default_factory=set)  # RelayStreams in flight (forward.py)
+    stopping: bool = False
+
+    def stop_streams(self) -> int:
+        """Relay shutdown: end every stream in flight with an error event; returns how many."""
+        self.stopping = True
+        active = list(self.streams)
+        for stream in active:
+            stream.stop()
+        return len(active)
 
     @property
     def settings(self) -> Settings:
@@ -129,31 +148,47 @@ class RelayContext:
         self, path: str, body: dict[str, Any], headers: Mapping[str, str] | None = None
     ) -> AsyncIterator[RawStream]:
         """An upstream SSE stream (retries happen before it is entered); counted in stats."""
+        sent = time.monotonic()
         async with self.upstream.open_stream(path, body, headers=headers) as raw:
             self.stats.streams_opened += 1
+            self.note_rate(getattr(raw, "rate", None), sent)
             try:
                 yield raw
             finally:
                 self.stats.streams_closed += 1
-                self.note_rate(getattr(raw, "rate", None))
 
     async def call(
         self, path: str, body: dict[str, Any], headers: Mapping[str, str] | None = None
     ) -> Result:
         """A non-streaming upstream POST, with the client's safe retries."""
+        sent = time.monotonic()
         result = await self.upstream.request("POST", path, body, headers=headers)
-        self.note_rate(result.rate)
+        self.note_rate(result.rate, sent)
         return result
 
     async def get(self, path: str, headers: Mapping[str, str] | None = None) -> Result:
+        sent = time.monotonic()
         result = await self.upstream.request("GET", path, None, headers=headers)
-        self.note_rate(result.rate)
+        self.note_rate(result.rate, sent)
         return result
 
-    def note_rate(self, rate: Any) -> None:
+    def note_rate(self, rate: Any, sent_at: float | None = None) -> None:
+        """Take an answer's credit figure unless an answer already seen is newer.
+
+        Concurrent answers arrive out of order and each carries the balance as it was when the
+        API took the request, so a figure may be older than the one shown. Lower figures are
+        always taken; a higher one only from a request sent after the shown figure arrived (a
+        top-up), never from one that was already in flight: the figure never goes backwards.
+        """
         credits = getattr(rate, "credits_remaining", None)
-        if credits is not None:
+        if credits is None:
+            return
+        now = time.monotonic()
+        shown = self.stats.credits_remaining
+        sent = now if sent_at is None else sent_at
+        if shown is None or credits <= shown or sent >= self.stats.credits_at:
             self.stats.credits_remaining = credits
+            self.stats.credits_at = now
 
     # ---- dashboard ----------------------------------------------------------------------
     def record(
@@ -168,8 +203,17 @@ class RelayContext:
         stream: bool = False,
         error: str | None = None,
     ) -> None:
-        """Log one finished request (`started` = time.monotonic() when it arrived)."""
+        """Log one finished request (`started` = time.monotonic() when it arrived).
+
+        Inside a stream that was cut short (STREAM_ABORTED set) the status is 499 and the error
+        says why, whatever the route passed: the client never got the whole answer.
+        """
         from kimrel_cli.relay.dashboard import RequestRecord
+
+        aborted = STREAM_ABORTED.get()
+        if aborted is not None:
+            status, stream = ABORTED_STATUS, True
+            error = f"aborted: {aborted}" + (f" ({error})" if error else "")
 
         if status >= 400:
             self.stats.errors += 1

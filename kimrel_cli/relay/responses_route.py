@@ -2,9 +2,9 @@
 
 Parse, resolve the model, prefetch remote images, translate (protocols/responses_to_chat),
 call upstream chat completions, translate back (whole or streamed), and remember the
-conversation for `previous_response_id`. Errors come in OpenAI's shape; exhausted credits are
-answered as 429 `insufficient_quota`, the one form Codex shows as "Quota exceeded" without
-retrying (a 403 would be retried and shown raw; docs/protocols.md R5.7).
+conversation for `previous_response_id`. Errors come in OpenAI's shape; a streaming request
+(Codex) gets them as a `response.failed` stream instead, whose codes Codex understands
+(forward.responses_failed_stream, protocols/errors.responses_failure).
 """
 
 from __future__ import annotations
@@ -17,9 +17,15 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from kimrel_cli.errors import InsufficientCredits, KimrelError, UpstreamUnavailable
+from kimrel_cli.errors import KimrelError, UpstreamUnavailable
 from kimrel_cli.protocols.sse import encode_events
-from kimrel_cli.relay.forward import RelayStream, json_response, with_pings
+from kimrel_cli.relay.forward import (
+    RelayStream,
+    error_parts,
+    json_response,
+    responses_failed_stream,
+    with_pings,
+)
 from kimrel_cli.relay.responses_store import input_items
 from kimrel_cli.relay.routes import failed, read_json
 
@@ -47,20 +53,32 @@ def logged_model(requested: str, upstream_id: str) -> str:
 
 
 def _error(
-    ctx: RelayContext, exc: Exception, request: Request, model: str, started: float
+    ctx: RelayContext,
+    exc: Exception,
+    request: Request,
+    model: str,
+    started: float,
+    stream: bool = False,
+    requested: str | None = None,
 ) -> Response:
-    response = None
-    if isinstance(exc, InsufficientCredits):
-        body = {
-            "error": {
-                "message": exc.message,
-                "type": "insufficient_quota",
-                "code": "insufficient_quota",
-                "param": None,
-            }
-        }
-        response = json_response(body, 429, {"x-should-retry": "false"})
-    return failed(ctx, exc, request, model, started, "openai", response)
+    """A streaming request (Codex) gets a `response.failed` stream; the log keeps the real status.
+    `model` is the name the log shows (`gpt-6-luna → kimi-k2.5`), `requested` the client's own."""
+    if stream and isinstance(exc, KimrelError):
+        ctx.record(
+            route=request.url.path,
+            model=model,
+            status=error_parts(exc, "openai")[0],
+            started=started,
+            stream=True,
+            error=exc.message,
+        )
+        return responses_failed_stream(
+            exc,
+            response_id="resp_" + secrets.token_hex(16),
+            model=requested or model,
+            created_at=int(time.time()),
+        )
+    return failed(ctx, exc, request, model, started, "openai")
 
 
 async def handle_responses(request: Request, ctx: RelayContext) -> Response:
@@ -90,7 +108,7 @@ async def handle_responses(request: Request, ctx: RelayContext) -> Response:
         target = ResponsesTarget(model=upstream_id, info=info, max_output_tokens=cap, images=images)
         chat_body, rctx, notes = responses_to_chat(translated, target)
     except KimrelError as exc:
-        return _error(ctx, exc, request, logged, started)
+        return _error(ctx, exc, request, logged, started, bool(body.get("stream")), requested)
     for note in notes:
         logger.debug("responses → chat: %s", note)
     headers = ctx.forward_headers(request)
@@ -100,7 +118,7 @@ async def handle_responses(request: Request, ctx: RelayContext) -> Response:
         try:
             result = await ctx.call(CHAT_PATH, chat_body, headers)
         except Exception as exc:
-            return _error(ctx, exc, request, logged, started)
+            return _error(ctx, exc, request, logged, started, bool(body.get("stream")), requested)
         answer = chat_to_responses(
             result.data, rctx, response_id=response_id, created_at=created_at, item_ids=_item_ids()
         )
@@ -123,7 +141,7 @@ async def handle_responses(request: Request, ctx: RelayContext) -> Response:
         raw = await stack.enter_async_context(ctx.open_stream(CHAT_PATH, chat_body, headers))
     except Exception as exc:
         await stack.aclose()
-        return _error(ctx, exc, request, logged, started)
+        return _error(ctx, exc, request, logged, started, bool(body.get("stream")), requested)
     tx = ChatToResponsesStream(
         rctx, response_id=response_id, created_at=created_at, item_ids=_item_ids()
     )

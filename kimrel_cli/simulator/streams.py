@@ -3,12 +3,14 @@
 A `drop_after=N` fault sends N pieces and then returns without ending the chunked body: the
 server closes the connection mid-response, so the client sees a broken stream (httpx:
 RemoteProtocolError), not a clean end. (uvicorn logs one line, "ASGI callable returned without
-completing response", rather than a traceback.)
+completing response", rather than a traceback.) A client that goes away ends the stream at once
+(uncharged), so a server stopping has no paced stream left to cancel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +44,19 @@ class EventStream(Response):
         self.drop_after = drop_after
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        body = asyncio.ensure_future(self._send_all(send))
+        watch = asyncio.ensure_future(_disconnect(receive))
+        try:
+            await asyncio.wait({body, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watch.cancel()
+            body.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
+            with contextlib.suppress(asyncio.CancelledError):
+                await body
+
+    async def _send_all(self, send: Any) -> None:
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
@@ -54,6 +69,11 @@ class EventStream(Response):
                 self.on_complete()
             await send({"type": "http.response.body", "body": piece, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _disconnect(receive: Any) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def event_stream(

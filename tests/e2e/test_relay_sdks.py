@@ -282,19 +282,22 @@ def test_anthropic_streamed_tool_use_has_its_input(relay):
     assert final.stop_reason == "tool_use"
 
 
-def test_anthropic_empty_account_gets_permission_denied(simulator, start_relay):
+def test_anthropic_empty_account_gets_a_billing_error(simulator, start_relay):
+    # 402 billing_error: a 403 reads as "Failed to authenticate · Please run /login" in Claude Code
     relay = start_relay(simulator, api_key="sk-sim-empty")
-    with pytest.raises(anthropic.PermissionDeniedError) as caught:
+    with pytest.raises(anthropic.APIStatusError) as caught:
         ant(relay).messages.create(
             model="kimi-k2", max_tokens=10, messages=[{"role": "user", "content": "x"}]
         )
+    assert caught.value.status_code == 402
     assert caught.value.response.headers.get("x-should-retry") == "false"
+    assert "kimrel.com/my-credits" in caught.value.message
 
 
 def test_anthropic_empty_account_stream_fails_before_the_stream_starts(simulator, start_relay):
     relay = start_relay(simulator, api_key="sk-sim-empty")
     with (
-        pytest.raises(anthropic.PermissionDeniedError),
+        pytest.raises(anthropic.APIStatusError),
         ant(relay).messages.stream(
             model="kimi-k2", max_tokens=10, messages=[{"role": "user", "content": "x"}]
         ) as stream,
@@ -461,6 +464,8 @@ def test_client_disconnect_closes_the_upstream_stream(simulator, start_relay):
     # The relay closes upstream, records the request, then leaves in_flight: wait for all of it,
     # but well within the ~5 s the whole slow answer takes, so only the disconnect can end it.
     wait_for(lambda: stats.streams_closed == 1 and stats.in_flight == 0, timeout=2.5)
+    logged = relay.ctx.log.recent[-1]
+    assert logged.status == 499 and logged.error.startswith("aborted: client disconnected")
 
 
 def test_the_upstream_key_never_appears_in_output_logs_or_answers(

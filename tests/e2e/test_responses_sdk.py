@@ -100,15 +100,17 @@ def test_length_limit_gives_an_incomplete_response(client):
     )
 
 
-def test_exhausted_credits_come_back_as_quota_429(make_simulator):
+def test_exhausted_credits_come_back_as_the_hosted_apis_403_with_where_to_buy(make_simulator):
     relay = start_relay_in_thread(
         RelayConfig(api_key="sk-sim-empty", base_url=make_simulator(), token=TOKEN, max_retries=0)
     )
     client = openai.OpenAI(base_url=relay.url, api_key=TOKEN, max_retries=0)
     try:
-        with pytest.raises(openai.RateLimitError) as info:
+        with pytest.raises(openai.PermissionDeniedError) as info:
             client.responses.create(model="kimi-k2", input="x")
-        assert info.value.code == "insufficient_quota"
+        assert info.value.code == "insufficient_credits"
+        assert "Buy credits at https://kimrel.com/my-credits" in info.value.message
+        assert info.value.response.headers["x-should-retry"] == "false"
     finally:
         relay.stop()
 

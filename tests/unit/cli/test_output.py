@@ -155,10 +155,10 @@ def test_a_key_without_credits_has_no_tier(simulator):
 
     env = {"KIMREL_BASE_URL": simulator, "KIMREL_API_KEY": "sk-sim-empty", "COLUMNS": "80"}
     data = json.loads(kimrel("credits", "--json", **env).stdout)
-    assert data["credits_remaining"] == 0 and data["tier"] is None
+    assert data["credits_remaining"] == 0 and data["tier"]["name"] == "none"
     login = kimrel("login", "--insecure-storage", "--account", "broke", stdin="sk-sim-empty", **env)
     assert (
         login.returncode == 0 and "no credits left" in login.stderr and "tier" not in login.stderr
     )
     status = json.loads(kimrel("status", "--json", **env).stdout)
-    assert status["accounts"][0]["credits"] == 0 and status["accounts"][0]["tier"] is None
+    assert status["accounts"][0]["credits"] == 0 and status["accounts"][0]["tier"] == "none"

@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from kimrel_cli.errors import InsufficientCredits, RateLimited, UpstreamUnavailable
+from kimrel_cli.errors import InsufficientCredits, RateLimited, ServerError, UpstreamUnavailable
 from kimrel_cli.hosted.client import AsyncClient, Client
 
 FAST = {"backoff_base": 0.001, "backoff_max": 0.01}
@@ -160,3 +160,40 @@ def test_client_repr_hides_the_key():
     client = Client("sk-secret-value-9999", "http://h/api")
     assert "secret" not in repr(client)
     client.close()
+
+
+def test_a_long_server_wait_is_reported_at_once_and_marked_final():
+    calls = []
+
+    def handler(request):
+        calls.append(request)
+        return httpx.Response(
+            429, json={"error": {"code": "rate_limit_exceeded"}}, headers={"Retry-After": "60"}
+        )
+
+    with (
+        Client("sk-x", "http://h/api", transport=httpx.MockTransport(handler), **FAST) as c,
+        pytest.raises(RateLimited) as caught,
+    ):
+        c.chat({"model": "kimi-k2", "messages": []})
+    assert len(calls) == 1
+    assert caught.value.final and caught.value.attempts == 1 and "60 s" in caught.value.message
+
+
+def test_given_up_retries_are_final_and_counted_but_not_without_retries():
+    def handler(request):
+        return httpx.Response(500, json={"error": {"code": "server_error", "message": "boom"}})
+
+    transport = httpx.MockTransport(handler)
+    with (
+        Client("sk-x", "http://h/api", transport=transport, max_retries=2, **FAST) as c,
+        pytest.raises(ServerError) as caught,
+    ):
+        c.chat({"model": "kimi-k2", "messages": []})
+    assert caught.value.final and caught.value.attempts == 3
+    with (
+        Client("sk-x", "http://h/api", transport=transport, max_retries=0, **FAST) as c,
+        pytest.raises(ServerError) as caught,
+    ):
+        c.chat({"model": "kimi-k2", "messages": []})
+    assert not caught.value.final  # kimrel did not retry: the caller may

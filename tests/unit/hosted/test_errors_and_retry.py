@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from kimrel_cli import errors
@@ -58,25 +60,21 @@ def test_insufficient_credits_says_how_many_are_left_and_where_to_buy():
         403, openai_body("insufficient_credits", "insufficient_quota"), {"X-Credits-Remaining": "0"}
     )
     assert error.credits_remaining == 0
-    assert "0 credits left" in error.message and "kimrel.com/my-credits" in (error.hint or "")
+    assert "the balance is 0" in error.message and "kimrel.com/my-credits" in (error.hint or "")
 
 
-def test_out_of_credits_says_it_once_and_suggests_cheaper_models_only_when_one_fits():
-    message = "Insufficient credits: kimi-k2 costs 1 per request and the balance is 0"
-    broke = error_from_response(
-        403, openai_body("insufficient_credits", message=message), {"X-Credits-Remaining": "0"}
+def test_out_of_credits_says_it_once_and_offers_no_cheaper_model_at_zero():
+    # issue 12: the message repeated itself and suggested "a model that costs less" at 0
+    body = openai_body("insufficient_credits", "insufficient_quota")
+    body["error"]["message"] = (
+        "Insufficient credits: kimi-k2.5 costs 2 per request and the balance is 0"
     )
-    assert broke.message == (
-        "insufficient credits: kimi-k2 costs 1 per request and the balance is 0"
-    )
-    assert "costs less" not in (broke.hint or "") and "kimrel.com/my-credits" in (broke.hint or "")
-    low = error_from_response(
-        403,
-        openai_body("insufficient_credits", message="kimi-k2.6 costs 3 per request"),
-        {"X-Credits-Remaining": "2"},
-    )
-    assert low.message == "insufficient credits: kimi-k2.6 costs 3 per request (2 credits left)"
-    assert "costs less" in (low.hint or "")
+    error = error_from_response(403, body, {"X-Credits-Remaining": "0"})
+    assert error.message == "out of credits: the balance is 0"
+    assert error.hint == "Buy credits at https://kimrel.com/my-credits."
+    low = error_from_response(403, body, {"X-Credits-Remaining": "1"})
+    assert low.message == "not enough credits for this model: the balance is 1"
+    assert "costs at most 1 credit a request" in (low.hint or "")
 
 
 def test_rate_limited_says_when_the_limit_resets():
@@ -113,4 +111,31 @@ def test_backoff_grows_with_jitter_and_honours_server_wait():
     assert backoff.delay(3, retry_after=None, random=lambda: 1.0) == 8.0
     assert backoff.delay(5, retry_after=None, random=lambda: 1.0) == 8.0
     assert backoff.delay(0, retry_after=3.0, random=lambda: 0.0) == 3.0
-    assert backoff.delay(0, retry_after=300.0, random=lambda: 0.0) == 8.0
+    assert backoff.delay(0, retry_after=8.0, random=lambda: 0.0) == 8.0
+
+
+def test_a_server_wait_longer_than_max_wait_is_not_waited_for():
+    backoff = Backoff(base=1.0, maximum=8.0, max_wait=10.0)
+    assert backoff.delay(0, retry_after=10.0, random=lambda: 0.0) == 8.0
+    assert backoff.delay(0, retry_after=60.0, random=lambda: 0.0) is None
+
+
+def test_an_anthropic_shaped_context_overflow_is_recognised_without_a_code():
+    body = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "input of about 140000 tokens exceeds the 128000-token context window",
+        },
+    }
+    error = error_from_response(400, body, {})
+    assert error.wire_code == "context_length_exceeded"
+
+
+def test_a_429_with_room_left_in_the_window_is_not_a_minute_long_wait():
+    # X-RateLimit-Reset is the whole window's reset: only a full window (or Retry-After) means it
+    room = {"X-RateLimit-Remaining": "12", "X-RateLimit-Reset": str(int(time.time()) + 60)}
+    assert error_from_response(429, openai_body("rate_limit_exceeded"), room).retry_after is None
+    full = {**room, "X-RateLimit-Remaining": "0"}
+    wait = error_from_response(429, openai_body("rate_limit_exceeded"), full).retry_after
+    assert wait is not None and wait > 50

@@ -499,7 +499,7 @@ def test_missing_usage_is_estimated_never_omitted():
             (400, "context_length_exceeded"),
         ),
         (NotFound("no"), (404, "not_found_error"), (404, "model_not_found")),
-        (InsufficientCredits("broke"), (403, "permission_error"), (403, "insufficient_credits")),
+        (InsufficientCredits("broke"), (402, "billing_error"), (403, "insufficient_credits")),
         (
             RateLimited("slow", retry_after=3),
             (429, "rate_limit_error"),

@@ -65,7 +65,7 @@ def test_worked_example_6_8_is_replayed_exactly():
     )
     message = check_anthropic_stream(events)
     assert [b["type"] for b in message["content"]] == ["thinking", "text", "tool_use"]
-    # protocols.md 6.8 shows `toolu_kr_ZnVu…`; ids now carry the message's nonce (issue 11.1)
+    # docs/protocols.md 6.8: ids carry the message nonce (issue 11.1)
     assert message["content"][2]["id"] == "toolu_kr0000msgt_ZnVuY3Rpb25zLkJhc2g6MA"
     assert message["content"][2]["input"] == {"command": "ls -la"}
     assert message["stop_reason"] == "tool_use"

@@ -365,10 +365,14 @@ def test_stream_cut_before_finish_fails_with_response_failed():
     assert events[-1][0] == "response.failed" and final["error"]["code"] == "server_error"
 
 
-def test_credits_error_mid_stream_uses_codes_codex_recognises():
+def test_credits_error_mid_stream_is_shown_by_codex_verbatim_and_not_retried():
+    # `insufficient_quota` would make Codex print its own "Quota exceeded. Check your plan and
+    # billing details." and drop kimrel's text; `invalid_prompt` is printed as is, never retried.
     _, tx = stream([], finish=False)
-    events = tx.fail(InsufficientCredits("no credits"))
-    assert events[0][1]["response"]["error"]["code"] == "insufficient_quota"
+    events = tx.fail(InsufficientCredits("out of credits", hint="Buy credits at URL."))
+    error = events[0][1]["response"]["error"]
+    assert error["code"] == "invalid_prompt"
+    assert error["message"] == "kimrel: out of credits. Buy credits at URL."
 
 
 def test_keepalive_is_a_real_event():
