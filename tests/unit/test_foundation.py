@@ -167,3 +167,36 @@ def test_relay_config_and_resolved_key_reprs_hide_the_key(key):
     assert "secret" not in shown and "RelayConfig(" in shown
     resolved = ResolvedKey(ApiKey("sk-plain-secret-value-9876"), "work", "keyring", "http://x")
     assert "secret" not in repr(resolved)
+
+
+def _release(version: str) -> tuple[int, ...]:
+    parts = [int(p) for p in version.split(".")]
+    while parts and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+def test_every_dependency_is_bounded_and_its_floor_is_the_one_ci_installs():
+    """pyproject.toml bounds each dependency on both sides, and ci/constraints-floor.txt (what
+    ci/test-floor.sh installs) pins exactly each lower bound."""
+    import re
+    from pathlib import Path
+
+    import tomlkit
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomlkit.parse((root / "pyproject.toml").read_text())["project"]
+    specs = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    floors = {}
+    for line in (root / "ci" / "constraints-floor.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            floors[re.sub(r"[-_.]+", "-", name.lower())] = version
+    assert len(floors) == len(specs)
+    for spec in specs:
+        found = re.fullmatch(r"([A-Za-z0-9_.\-]+)>=([0-9.]+),<([0-9.]+)", spec.replace(" ", ""))
+        assert found, f"{spec}: give both a floor (>=) and an upper bound (<)"
+        name, low, high = found.groups()
+        assert _release(low) < _release(high), spec
+        assert _release(floors[re.sub(r"[-_.]+", "-", name.lower())]) == _release(low), spec
