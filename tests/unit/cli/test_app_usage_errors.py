@@ -7,28 +7,9 @@ from a Typer that vendors its own click was reported as "internal error … repo
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-
-def kimrel_script() -> str:
-    here = Path(sys.executable).parent / ("kimrel.exe" if os.name == "nt" else "kimrel")
-    found = str(here) if here.exists() else shutil.which("kimrel")
-    if not found:
-        pytest.fail("the kimrel console script is not installed: run `pip install -e .` first")
-    return found
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
-    return subprocess.run(
-        [kimrel_script(), *args], capture_output=True, text=True, env=env, timeout=60
-    )
+from tests.support.console import run_kimrel as run
 
 
 @pytest.mark.parametrize(
