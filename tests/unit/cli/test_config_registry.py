@@ -177,3 +177,30 @@ def test_any_dotted_alias_name_round_trips_through_the_file(name, model):
     assert config.settings_from_document(reparsed).aliases == {name: model}
     assert config.get_value(reparsed, key) == model
     assert config.unset_value(reparsed, key) and config.get_value(reparsed, key) is None
+
+
+def test_a_relay_with_a_bad_per_request_setting_answers_in_the_clients_shape(simulator, tmp_path):
+    import httpx
+
+    from kimrel_cli.relay.context import RelayConfig
+    from kimrel_cli.relay.run import start_relay_in_thread
+
+    path = tmp_path / "config.toml"
+    path.write_text('[aliases]\n"gpt-4.1" = "kimi-k3"\n')
+    relay = start_relay_in_thread(
+        RelayConfig(api_key="sk-sim-demo", base_url=simulator, settings=config.load_settings(path))
+    )
+    try:
+        body = {
+            "model": "gpt-4.1",
+            "max_tokens": 16,
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+        answer = httpx.post(relay.url + "/v1/messages", json=body, timeout=30)
+        assert answer.status_code == 400, answer.text
+        error = answer.json()
+        assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
+        assert f"{path} line 2: aliases.gpt-4.1" in error["error"]["message"]
+        assert "did you mean kimi-k2?" in error["error"]["message"]
+    finally:
+        relay.stop()
