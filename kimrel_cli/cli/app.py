@@ -7,6 +7,7 @@ typer, the standard library and light kimrel modules at the top, so `kimrel --he
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Any
 
@@ -21,8 +22,76 @@ def debug_enabled() -> bool:
     return os.environ.get("KIMREL_DEBUG", "") not in ("", "0", "false", "no")
 
 
+def _usage_error_base() -> type[Exception]:
+    """The ClickException class of whichever click Typer uses (Typer ≥0.26 vendors its own).
+
+    Looked up through `typer.BadParameter` so it is right for every supported Typer version;
+    `import click` would name the wrong class on a vendored Typer, or fail when click is absent.
+    """
+    for cls in typer.BadParameter.__mro__:
+        if cls.__name__ == "ClickException":
+            return cls
+    return typer.BadParameter  # pragma: no cover - every Typer has a ClickException base
+
+
+def _root_option_names(ctx: Any) -> list[str]:
+    root = ctx.find_root().command if ctx is not None else None
+    names: list[str] = []
+    for param in getattr(root, "params", []):
+        names += [o for o in getattr(param, "opts", []) if o.startswith("--")]
+    return [*names, "--help"]
+
+
+def _did_you_mean(exc: Exception, ctx: Any) -> None:
+    """Add "Did you mean …?" to an unknown-command or unknown-option error, in one wording for
+    every Typer version (older ones suggest nothing for commands, newer ones word options as
+    "(Possible options: …)")."""
+    import difflib
+
+    message = str(getattr(exc, "message", "") or "")
+    if "Did you mean" in message:
+        return
+    option = getattr(exc, "option_name", None)
+    if option is not None and hasattr(exc, "possibilities"):
+        choices = sorted(exc.possibilities or [])  # type: ignore[attr-defined]
+        if ctx is not None and ctx.parent is not None and option in _root_option_names(ctx):
+            exc.message = (  # type: ignore[attr-defined]
+                f"No such option: {option}. It belongs before the command: "
+                f"kimrel {option} {ctx.command_path.split(' ', 1)[-1]} …"
+            )
+            exc.possibilities = None  # type: ignore[attr-defined]
+        elif choices:
+            exc.message = f"No such option: {option}. Did you mean {' or '.join(choices[:3])}?"  # type: ignore[attr-defined]
+            exc.possibilities = None  # type: ignore[attr-defined]
+        return
+    found = re.match(r"No such command (['\"])(.*)\1", message)
+    if not found:
+        return
+    typo = found.group(2)
+    group = ctx.command if ctx is not None else None
+    commands = sorted(getattr(group, "commands", {}) or {})
+    close = difflib.get_close_matches(typo, commands, n=2, cutoff=0.6)
+    if close:
+        exc.message = f"No such command {typo!r}. Did you mean {' or '.join(map(repr, close))}?"  # type: ignore[attr-defined]
+        return
+    if ctx is not None and ctx.parent is None and f"--{typo}" in _root_option_names(ctx):
+        exc.message = f"No such command {typo!r}. Did you mean 'kimrel --{typo}'?"  # type: ignore[attr-defined]
+
+
 class KimrelGroup(TyperGroup):
-    """The error boundary: KimrelError → one clear line and an exit code; no tracebacks."""
+    """The error boundary: KimrelError → one clear line and an exit code; no tracebacks.
+
+    Usage errors (unknown command or option, missing or invalid argument) are not kimrel's
+    failures: they pass through to Typer, which prints its own message and exits 2, with a
+    "Did you mean …?" added here.
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return super().parse_args(ctx, args)
+        except _usage_error_base() as exc:
+            _did_you_mean(exc, ctx)
+            raise
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -45,14 +114,18 @@ class KimrelGroup(TyperGroup):
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:
-            import click
-
-            if isinstance(exc, click.ClickException) or debug_enabled():
+            if isinstance(exc, _usage_error_base()):
+                _did_you_mean(exc, getattr(exc, "ctx", None))
                 raise
+            if debug_enabled():
+                raise
+            from rich.markup import escape
+
             from kimrel_cli.cli.output import err
 
             err().print(
-                f"[bold red]internal error:[/bold red] {type(exc).__name__}: {exc}\n"
+                f"[bold red]internal error:[/bold red] {escape(type(exc).__name__)}: "
+                f"{escape(str(exc))}\n"
                 "[dim]hint:[/dim] run again with --debug (or KIMREL_DEBUG=1) for the traceback, "
                 "and report it."
             )

@@ -44,7 +44,7 @@ DEFAULT_PING_INTERVAL = 10.0
 class RelayConfig:
     """Everything that decides how a relay behaves; built by `kimrel serve` or by a test."""
 
-    api_key: ApiKey | str
+    api_key: ApiKey | str = field(repr=False)  # a plain str key must never reach a repr
     base_url: str
     settings: Settings = field(default_factory=Settings)
     token: str | None = None  # None: no local token required (loopback only)

@@ -116,3 +116,87 @@ def test_settings_keep_comments_and_report_parse_errors(tmp_path):
 def test_base_url_env_override(monkeypatch):
     monkeypatch.setenv("KIMREL_BASE_URL", "http://127.0.0.1:1/api/")
     assert config.load_settings().base_url == "http://127.0.0.1:1/api"
+
+
+def _kimrel_dataclasses():
+    import dataclasses
+    import importlib
+    import pkgutil
+
+    import kimrel_cli
+
+    seen = {}
+    for module_info in pkgutil.walk_packages(kimrel_cli.__path__, "kimrel_cli."):
+        module = importlib.import_module(module_info.name)
+        for obj in vars(module).values():
+            is_class = dataclasses.is_dataclass(obj) and isinstance(obj, type)
+            if is_class and obj.__module__.startswith("kimrel_cli."):
+                seen[f"{obj.__module__}.{obj.__qualname__}"] = obj
+    return seen
+
+
+SECRET_FIELD_NAMES = {"api_key", "secret", "password", "raw_key"}
+
+
+def test_no_dataclass_shows_a_key_in_its_repr():
+    """Every dataclass field that can hold an API key is left out of the repr, unless its type
+    is exactly ApiKey (which masks itself)."""
+    import dataclasses
+
+    holders = []
+    for name, cls in _kimrel_dataclasses().items():
+        for f in dataclasses.fields(cls):
+            annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+            if "ApiKey" in annotation or f.name in SECRET_FIELD_NAMES:
+                holders.append(f"{name}.{f.name}")
+                masked_type = annotation == "ApiKey"  # ApiKey masks itself; `ApiKey | str` does not
+                assert f.repr is False or masked_type, f"{name}.{f.name} shows a key in repr()"
+    assert "kimrel_cli.relay.context.RelayConfig.api_key" in holders
+    assert "kimrel_cli.accounts.registry.ResolvedKey.key" in holders
+
+
+@pytest.mark.parametrize(
+    "key", ["sk-plain-secret-value-9876", ApiKey("sk-plain-secret-value-9876")]
+)
+def test_relay_config_and_resolved_key_reprs_hide_the_key(key):
+    from kimrel_cli.accounts.registry import ResolvedKey
+    from kimrel_cli.relay.context import RelayConfig
+
+    config_ = RelayConfig(api_key=key, base_url="http://127.0.0.1:1/api")
+    shown = repr(config_) + str(config_) + f"{config_!r}"
+    assert "secret" not in shown and "RelayConfig(" in shown
+    resolved = ResolvedKey(ApiKey("sk-plain-secret-value-9876"), "work", "keyring", "http://x")
+    assert "secret" not in repr(resolved)
+
+
+def _release(version: str) -> tuple[int, ...]:
+    parts = [int(p) for p in version.split(".")]
+    while parts and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+def test_every_dependency_is_bounded_and_its_floor_is_the_one_ci_installs():
+    """pyproject.toml bounds each dependency on both sides, and ci/constraints-floor.txt (what
+    ci/test-floor.sh installs) pins exactly each lower bound."""
+    import re
+    from pathlib import Path
+
+    import tomlkit
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomlkit.parse((root / "pyproject.toml").read_text())["project"]
+    specs = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    floors = {}
+    for line in (root / "ci" / "constraints-floor.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            floors[re.sub(r"[-_.]+", "-", name.lower())] = version
+    assert len(floors) == len(specs)
+    for spec in specs:
+        found = re.fullmatch(r"([A-Za-z0-9_.\-]+)>=([0-9.]+),<([0-9.]+)", spec.replace(" ", ""))
+        assert found, f"{spec}: give both a floor (>=) and an upper bound (<)"
+        name, low, high = found.groups()
+        assert _release(low) < _release(high), spec
+        assert _release(floors[re.sub(r"[-_.]+", "-", name.lower())]) == _release(low), spec
