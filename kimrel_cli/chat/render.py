@@ -77,7 +77,8 @@ class StreamView:
 def footer(result: TurnResult, model: str) -> Any:
     """model · tokens in/out · latency · credits charged · credits left.
 
-    A stopped answer is still charged by the API (it bills the request), so the footer says so.
+    A stopped answer shows what the balance says it cost: the API bills completed answers, so
+    usually nothing.
     """
     from rich.text import Text
 
@@ -92,12 +93,15 @@ def footer(result: TurnResult, model: str) -> Any:
         if result.credits_left is not None
         else "credits left unknown"
     )
-    charged = count(result.credits_charged, "credit")
-    note = (
-        " · interrupted (still charged)"
-        if result.interrupted
-        else (" · cut at max tokens" if result.finish_reason == "length" else "")
+    charged = (
+        count(result.credits_charged, "credit")
+        if result.credits_charged is not None
+        else "charge unknown"
     )
+    if result.interrupted:
+        note = " · interrupted" + (" (not charged)" if result.credits_charged == 0 else "")
+    else:
+        note = " · cut at max tokens" if result.finish_reason == "length" else ""
     return Text(
         f"{model} · {tokens} · {result.latency:.1f} s · {charged} · {left}{note}", style="dim"
     )

@@ -24,7 +24,7 @@ class TurnResult:
     prompt_tokens: int | None
     completion_tokens: int | None
     credits_left: int | None
-    credits_charged: int
+    credits_charged: int | None
     latency: float
     interrupted: bool = False
     finish_reason: str | None = None
@@ -108,12 +108,22 @@ class Session:
             message["reasoning_content"] = "".join(reasoning)
         if answer or reasoning:
             self.messages.append(message)
-        charged = credits_for(self.model)  # the API bills the request, even an answer cut short
         credits_left = rate.credits_remaining if rate is not None else None
+        if interrupted:
+            # The API bills completed answers; what a stopped one cost is what the balance says.
+            after = self._balance_now()
+            charged = (
+                max(0, credits_left - after)
+                if credits_left is not None and after is not None
+                else None
+            )
+            credits_left = after if after is not None else credits_left
+        else:
+            charged = credits_for(self.model)
         self.turns += 1
         self.tokens_in += int(usage.get("prompt_tokens") or 0)
         self.tokens_out += int(usage.get("completion_tokens") or 0)
-        self.credits_spent += charged
+        self.credits_spent += charged or 0
         self.last_credits = credits_left if credits_left is not None else self.last_credits
         return TurnResult(
             text=answer,
@@ -126,6 +136,25 @@ class Session:
             interrupted=interrupted,
             finish_reason=finish,
         )
+
+    def _balance_now(self) -> int | None:
+        """The balance as the API reports it now, or None if it cannot be asked."""
+        from kimrel_cli.errors import KimrelError
+
+        try:
+            result = self.client.credits()
+        except KimrelError:
+            return None
+        balance = _balance_of(result.data)
+        return balance if balance is not None else result.rate.credits_remaining
+
+
+def _balance_of(data: Any) -> int | None:
+    value = data.get("credits_remaining") if isinstance(data, dict) else None
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def image_part(

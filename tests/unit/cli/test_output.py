@@ -123,21 +123,31 @@ def test_credits_lines_use_one_number_style_and_no_tier_at_zero():
     assert "No credits left" in empty and "tier" not in empty
 
 
-def test_footer_of_a_stopped_answer_shows_what_was_charged():
-    result = TurnResult(
+def _stopped(charged):
+    return TurnResult(
         text="partial",
         reasoning="",
         prompt_tokens=None,
         completion_tokens=None,
         credits_left=1234,
-        credits_charged=1,
+        credits_charged=charged,
         latency=0.5,
         interrupted=True,
     )
-    text = render(footer(result, "kimi-k2"), 100).strip()
-    assert text == (
-        "kimi-k2 · ? in / ? out · 0.5 s · 1 credit · 1,234 credits left · interrupted (still charged)"
-    )
+
+
+@pytest.mark.parametrize(
+    ("charged", "tail"),
+    [
+        (0, "0 credits · 1,234 credits left · interrupted (not charged)"),
+        (1, "1 credit · 1,234 credits left · interrupted"),
+        (None, "charge unknown · 1,234 credits left · interrupted"),
+    ],
+    ids=["not-charged", "charged", "unknown"],
+)
+def test_footer_of_a_stopped_answer_shows_what_the_balance_says_it_cost(charged, tail):
+    text = render(footer(_stopped(charged), "kimi-k2"), 100).strip()
+    assert text == "kimi-k2 · ? in / ? out · 0.5 s · " + tail
 
 
 def test_models_and_credits_through_the_console_script_at_80_columns(simulator):
