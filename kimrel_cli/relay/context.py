@@ -47,7 +47,7 @@ class RelayConfig:
     api_key: ApiKey | str = field(repr=False)  # a plain str key must never reach a repr
     base_url: str
     settings: Settings = field(default_factory=Settings)
-    token: str | None = None  # None: no local token required (loopback only)
+    token: str | None = field(default=None, repr=False)  # None: no local token (loopback only)
     allow_remote: bool = False
     cors_origin: str | None = None
     max_body: int = DEFAULT_MAX_BODY

@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from typing import IO, Any, Literal
 
+from kimrel_cli.catalogue import DEFAULT_MODEL
 from kimrel_cli.relay.security import REASON_KEY
 
 LogMode = Literal["pretty", "json", "quiet", "silent"]
@@ -75,6 +76,7 @@ def header_panel(
     balance: int | None,
     simulate: bool,
     token: str | None,
+    model: str = DEFAULT_MODEL,
 ) -> Any:
     """The start header: a panel (where, upstream, whose credits), then plain snippets.
 
@@ -92,23 +94,28 @@ def header_panel(
     body.append(f"account   {who}")
     if balance is not None:
         body.append(f"\nbalance   {balance:,} credits")
-    return Group(Panel(body, expand=False, border_style="blue"), Text(usage_snippets(url, token)))
+    return Group(
+        Panel(body, expand=False, border_style="blue"),
+        Text(usage_snippets(url, token, model=model)),
+    )
 
 
-def usage_snippets(url: str, token: str | None) -> str:
-    """Copy-paste snippets for Claude Code, Codex and the SDKs, with the local token."""
+def usage_snippets(url: str, token: str | None, *, model: str = DEFAULT_MODEL) -> str:
+    """Copy-paste snippets for Claude Code, Codex and the SDKs, with the local token and the
+    model setup and launch use (settings' `default_model`)."""
     import shlex
 
     from kimrel_cli.codex_config import CODEX_TOKEN_ENV, overrides
 
     tok = token or "unused"
-    codex = shlex.join(["codex", *overrides(url, model="kimi-k2.6")])  # what launch passes
+    codex = shlex.join(["codex", *overrides(url, model=model)])  # what launch passes
     return (
         f"Anthropic base URL: {url}\n"
         f"OpenAI base URL:    {url}/v1\n"
         f"Local token:        {tok}\n\n"
         "Claude Code:\n"
-        f"  ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN={tok} ANTHROPIC_MODEL=kimi-k2.6 claude\n"
+        "  kimrel launch claude\n"
+        f"  or: ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN={tok} ANTHROPIC_MODEL={model} claude\n"
         "Codex:\n"
         "  kimrel launch codex\n"
         f"  or: {CODEX_TOKEN_ENV}={tok} {codex}\n"

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ class ServeOptions:
     port: int | None = None
     account: str | None = None
     upstream: str | None = None
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # the local token: a secret
     no_auth: bool = False
     simulate: bool = False
     allow_remote: bool = False
@@ -340,6 +340,7 @@ def _announce(log: Any, mode: str, url: str, ctx: RelayContext, balance: int | N
             balance=balance,
             simulate=config.simulate,
             token=config.token,
+            model=ctx.settings.default_model,
         )
     )
     if balance is not None and balance < ctx.settings.low_credit_warning:

@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kimrel_cli import paths
@@ -30,7 +30,7 @@ class RelayState:
     account: str | None
     started_at: float
     token_required: bool = True
-    token: str | None = None  # the token this relay accepts (relay.json is 0600, like relay-token)
+    token: str | None = field(default=None, repr=False)  # the token it accepts (relay.json: 0600)
 
 
 def state_file() -> Path:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -122,7 +122,7 @@ class ClaudeOptions:
     base_url: str  # relay URL (http://127.0.0.1:PORT) or the hosted API root
     model: str
     small_model: str
-    token: str | None = None  # the relay's local token, for --via relay
+    token: str | None = field(default=None, repr=False)  # the relay's local token (relay mode)
     account: str | None = None  # for --via direct's apiKeyHelper
     helper_command: str = HELPER_PREFIX
 

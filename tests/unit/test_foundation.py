@@ -135,7 +135,7 @@ def _kimrel_dataclasses():
     return seen
 
 
-SECRET_FIELD_NAMES = {"api_key", "secret", "password", "raw_key"}
+SECRET_FIELD_NAMES = {"api_key", "secret", "password", "raw_key", "token"}  # token: the local one
 
 
 def test_no_dataclass_shows_a_key_in_its_repr():

@@ -104,9 +104,20 @@ def test_codex_snippet_is_exactly_what_launch_passes():
 
     from kimrel_cli.setup.tools import codex_overrides
 
-    text = usage_snippets("http://127.0.0.1:8723", "kr-local-abc")
+    text = usage_snippets("http://127.0.0.1:8723", "kr-local-abc", model="kimi-k2.6")
     [line] = [ln for ln in text.splitlines() if "KIMREL_RELAY_TOKEN=kr-local-abc codex " in ln]
     args = shlex.split(line.split("codex ", 1)[1])
     assert args == codex_overrides("http://127.0.0.1:8723", model="kimi-k2.6")
     assert any(a.startswith("model_catalog_json=") for a in args)
     assert any("request_max_retries=4" in a for a in args)
+
+
+def test_the_banner_suggests_the_model_setup_and_launch_use(sandbox):
+    from kimrel_cli.config import load_settings
+
+    model = load_settings().default_model
+    text = usage_snippets("http://127.0.0.1:8723", "kr-local-abc", model=model)
+    assert f"ANTHROPIC_MODEL={model} claude" in text and f'model="{model}"' in text
+    assert "kimrel launch claude" in text
+    other = usage_snippets("http://127.0.0.1:8723", "t", model="kimi-k2")
+    assert "ANTHROPIC_MODEL=kimi-k2 claude" in other and "kimi-k2.5" not in other
