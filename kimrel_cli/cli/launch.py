@@ -1,13 +1,10 @@
-"""`kimrel launch claude|codex [ARGS…]`: run a tool through the relay without editing its config.
+"""`kimrel launch PROGRAM [ARGS…]`: run a tool through the relay without editing its config.
 
-Whatever `kimrel setup` (or the user) wrote in the tools' own config files, launch wins:
-
-- Claude Code gets the relay's URL and token in a private `--settings` file (0600, removed when
-  Claude Code exits). Flag settings outrank user, project and local settings.json, whose `env`
-  would otherwise override launch's environment; `apiKeyHelper` is blanked there so a direct-mode
-  helper never runs and the real key never goes to the relay.
-- Codex gets its own provider name (`kimrel-launch`), so nothing merges with the `kimrel`
-  provider `setup codex` wrote (whose `auth.command` cannot be combined with `env_key`).
+One subcommand per tool setup in setup/registry.py. Whatever `kimrel setup` (or the user) wrote
+in the tools' own config files, launch wins: each target's `launch` gives the arguments and
+environment for one run (setup/claude_code.py: a private `--settings` file, 0600, removed when
+Claude Code exits, that outranks every settings.json and blanks `apiKeyHelper`; setup/codex.py:
+its own provider name, `kimrel-launch`, so nothing merges with the provider setup wrote).
 
 The token sent is the one the running relay accepts (relay.json), and the relay reused must
 match the mode asked for: launch never sends simulator traffic to a real account or the other way.
@@ -15,13 +12,18 @@ match the mode asked for: launch never sends simulator traffic to a real account
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 import typer
 
+from kimrel_cli.setup.registry import TARGETS, names
+from kimrel_cli.setup.target import SetupTarget
+
 launch_app = typer.Typer(
-    help="Run Claude Code or Codex through the relay (started in the background if needed). "
-    "No config file is edited.",
+    help=f"Run {names([t.title for t in TARGETS.values()])} through the relay (started in the "
+    "background if needed). No config file is edited.",
     no_args_is_help=True,
 )
 PASS = {
@@ -29,7 +31,6 @@ PASS = {
     "ignore_unknown_options": True,
     "help_option_names": ["--help", "--kimrel-help"],
 }
-LAUNCH_PROVIDER = "kimrel-launch"
 
 
 def _describe(state: Any) -> str:
@@ -90,17 +91,17 @@ def _left_running(state: Any) -> None:
     )
 
 
-def _run(tool_name: str, args: list[str], env_extra: dict[str, str]) -> int:
+def _run(target: SetupTarget, args: list[str], env_extra: dict[str, str]) -> int:
     import os
     import subprocess
 
     from kimrel_cli.errors import KimrelError
-    from kimrel_cli.setup.tools import INSTALL, find_tool
+    from kimrel_cli.setup.tools import find_tool
 
-    tool = find_tool(tool_name)
+    tool = find_tool(target.program)
     if not tool.installed:
         raise KimrelError(
-            f"{tool_name} is not installed", hint=f"Install it with: {INSTALL[tool_name]}"
+            f"{target.program} is not installed", hint=f"Install it with: {target.install_hint}"
         )
     assert tool.path is not None
     try:
@@ -109,129 +110,84 @@ def _run(tool_name: str, args: list[str], env_extra: dict[str, str]) -> int:
         return 130
 
 
-def claude_flag_settings(env: dict[str, str]) -> dict[str, Any]:
-    """Claude Code `--settings` content: launch's env, above every settings.json, and no other
-    credential (no key helper, no ANTHROPIC_API_KEY from a settings file or the shell), so only
-    the relay's token goes to the relay."""
-    return {"env": {**env, "ANTHROPIC_API_KEY": ""}, "apiKeyHelper": ""}
-
-
-def launch_codex_overrides(overrides: list[str]) -> list[str]:
-    """`codex_overrides` with the provider renamed to LAUNCH_PROVIDER (nothing merges with setup's)."""
-    renamed = []
-    for arg in overrides:
-        if arg.startswith("model_providers.kimrel="):
-            arg = f"model_providers.{LAUNCH_PROVIDER}=" + arg.split("=", 1)[1]
-        elif arg in ("model_provider=kimrel", 'model_provider="kimrel"'):
-            arg = f'model_provider="{LAUNCH_PROVIDER}"'
-        renamed.append(arg)
-    return renamed
-
-
-def _check_tool(name: str) -> None:
+def _check_tool(target: SetupTarget) -> None:
     import shutil
 
     from kimrel_cli.errors import KimrelError
-    from kimrel_cli.setup.tools import INSTALL
 
-    if shutil.which(name) is None:
-        raise KimrelError(f"{name} is not installed", hint=f"Install it with: {INSTALL[name]}")
-
-
-TOOL_HELP = "\n\nThe tool's own help: kimrel launch {tool} -- --help"
+    if shutil.which(target.program) is None:
+        raise KimrelError(
+            f"{target.program} is not installed", hint=f"Install it with: {target.install_hint}"
+        )
 
 
-@launch_app.command(
-    "claude",
-    context_settings=PASS,
-    epilog=TOOL_HELP.format(tool="claude"),
-    options_metavar="[OPTIONS] [CLAUDE ARGS]...",
-)
-def claude(
-    ctx: typer.Context,
-    simulate: bool = typer.Option(
-        False, "--simulate", help="Use the built-in simulator (no account needed)."
-    ),
-    account: str | None = typer.Option(None, "--account", help="Account whose key the relay uses."),
-    model: str | None = typer.Option(
-        None, "--model", help="Main model (default: settings' default_model)."
-    ),
-) -> None:
-    """Run Claude Code through the relay; every other argument goes to `claude` untouched.
-
-    Examples:\n
-      kimrel launch claude\n
-      kimrel launch claude --simulate -p "list the files here"\n
-      kimrel launch claude --resume SESSION_ID
-    """
-    import json
+def _launch(
+    target: SetupTarget, args: list[str], simulate: bool, account: str | None, model: str | None
+) -> int:
+    """`kimrel launch PROGRAM` for any target: the relay, the target's plan, the run."""
     import os
     import tempfile
 
     from kimrel_cli import paths
     from kimrel_cli.config import load_settings
     from kimrel_cli.relay.state import running_token
-    from kimrel_cli.setup.tools import claude_env
+    from kimrel_cli.setup.target import LaunchContext
 
-    _check_tool("claude")
+    _check_tool(target)
     settings = load_settings()
     state, started = _relay(simulate, account)
-    env = claude_env(
-        state.url,
-        running_token(state),
-        model=model or settings.default_model,
-        small_model=settings.small_model,
-        pinned=model is not None,
-    )
-    folder = paths.ensure_dir(paths.state_dir())
-    fd, name = tempfile.mkstemp(prefix="launch-claude-", suffix=".json", dir=folder)
-    try:
+    private: list[str] = []
+
+    def private_file(text: str, suffix: str) -> str:
+        folder = paths.ensure_dir(paths.state_dir())
+        fd, name = tempfile.mkstemp(prefix=f"launch-{target.program}-", suffix=suffix, dir=folder)
+        private.append(name)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:  # mkstemp: mode 0600
-            json.dump(claude_flag_settings(env), handle)
-        code = _run("claude", ["--settings", name, *ctx.args], {**env, "ANTHROPIC_API_KEY": ""})
+            handle.write(text)
+        return name
+
+    try:
+        plan = target.launch(
+            LaunchContext(state.url, running_token(state), model, settings, private_file)
+        )
+        code = _run(target, [*plan.args, *args], plan.env)
     finally:
-        os.unlink(name)
+        for name in private:
+            os.unlink(name)
     if started:
         _left_running(state)
-    raise typer.Exit(code)
+    return code
 
 
-@launch_app.command(
-    "codex",
-    context_settings=PASS,
-    epilog=TOOL_HELP.format(tool="codex"),
-    options_metavar="[OPTIONS] [CODEX ARGS]...",
-)
-def codex(
-    ctx: typer.Context,
-    simulate: bool = typer.Option(
-        False, "--simulate", help="Use the built-in simulator (no account needed)."
-    ),
-    account: str | None = typer.Option(None, "--account", help="Account whose key the relay uses."),
-    model: str | None = typer.Option(
-        None, "--model", help="Model (default: settings' default_model)."
-    ),
-) -> None:
-    """Run Codex through the relay's Responses bridge; other arguments go to `codex` untouched.
+TOOL_HELP = "\n\nThe tool's own help: kimrel launch {tool} -- --help"
 
-    Examples:\n
-      kimrel launch codex\n
-      kimrel launch codex --simulate exec --skip-git-repo-check "say hello"
-    """
-    from kimrel_cli.config import load_settings
-    from kimrel_cli.relay.state import running_token
-    from kimrel_cli.setup.tools import CODEX_TOKEN_ENV, codex_overrides
 
-    _check_tool("codex")
-    settings = load_settings()
-    state, started = _relay(simulate, account)
-    overrides = launch_codex_overrides(
-        codex_overrides(state.url, model=model or settings.default_model)
-    )
-    code = _run("codex", [*overrides, *ctx.args], {CODEX_TOKEN_ENV: running_token(state)})
-    if started:
-        _left_running(state)
-    raise typer.Exit(code)
+def _launch_command(target: SetupTarget) -> Callable[..., None]:
+    def command(
+        ctx: typer.Context,
+        simulate: bool = typer.Option(
+            False, "--simulate", help="Use the built-in simulator (no account needed)."
+        ),
+        account: str | None = typer.Option(
+            None, "--account", help="Account whose key the relay uses."
+        ),
+        model: str | None = typer.Option(
+            None, "--model", help="Model (default: settings' default_model)."
+        ),
+    ) -> None:
+        raise typer.Exit(_launch(target, ctx.args, simulate, account, model))
+
+    command.__doc__ = inspect.cleandoc(target.launch_help)
+    return command
+
+
+for _target in TARGETS.values():
+    launch_app.command(
+        _target.program,
+        context_settings=PASS,
+        epilog=TOOL_HELP.format(tool=_target.program),
+        options_metavar=f"[OPTIONS] [{_target.program.upper()} ARGS]...",
+    )(_launch_command(_target))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,14 +1,24 @@
-"""`kimrel setup claude-code | codex | status | undo`: configure the tools, safely and reversibly."""
+"""`kimrel setup TOOL | status | undo`: configure the tools, safely and reversibly.
+
+One `kimrel setup NAME` command per tool setup in setup/registry.py, built from its options;
+`status` and `undo` go through the same registry, so nothing here names a tool.
+"""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import typer
 
+from kimrel_cli.setup.registry import TARGETS, get, names
+from kimrel_cli.setup.target import SetupTarget
+
 setup_app = typer.Typer(
-    help="Point Claude Code and Codex at kimrel, keeping everything else in their config files.",
+    help=f"Point {names([t.title for t in TARGETS.values()], 'and')} at kimrel, "
+    "keeping everything else in their config files.",
     no_args_is_help=True,
 )
 
@@ -83,28 +93,12 @@ def kimrel_command() -> tuple[str, ...]:
     return (sys.executable, "-m", "kimrel_cli")
 
 
-def _check_model(name: str, option: str) -> str:
-    import difflib
-
-    from kimrel_cli.catalogue import MODELS
-    from kimrel_cli.errors import SetupError
-
-    if name in MODELS:
-        return name
-    close = difflib.get_close_matches(name, list(MODELS), n=1)
-    hint = f"Did you mean {close[0]!r}? " if close else ""
-    raise SetupError(
-        f"unknown model {name!r} for {option}",
-        hint=hint + "Models: " + ", ".join(MODELS) + " (kimrel models lists them).",
-    )
-
-
-def _next_step(tool: str, relay: bool) -> None:
+def _next_step(target: SetupTarget, relay: bool) -> None:
     """After writing: does the relay this config points at answer? Say what to run next."""
     from kimrel_cli.cli.output import info, warn
     from kimrel_cli.relay.state import health_ok
 
-    run = "claude" if tool == "claude-code" else "codex --profile kimi-k2-5 (or another profile)"
+    run = target.next_step
     if not relay:
         info(f"next: run {run}")
         return
@@ -113,7 +107,7 @@ def _next_step(tool: str, relay: bool) -> None:
         info(f"the relay on {url} answers; next: run {run}")
         return
     warn(
-        f"no relay answers on {url}: {tool} will wait for it. "
+        f"no relay answers on {url}: {target.name} will wait for it. "
         "Start it with: kimrel serve --background (or kimrel serve in another terminal)"
     )
 
@@ -129,180 +123,97 @@ def _relay_url() -> str:
     return f"http://{settings.relay_host}:{settings.relay_port}"
 
 
-@setup_app.command("claude-code")
-def claude_code(
-    scope: str = typer.Option(
-        "user",
-        help="user (~/.claude/settings.json), project (.claude/settings.json) or local (.claude/settings.local.json).",
-    ),
-    via: str = typer.Option(
-        "relay",
-        help="relay: through the local relay (its token, never your key); direct: the hosted API with apiKeyHelper.",
-    ),
-    model: str | None = typer.Option(None, help="Main model (default: settings' default_model)."),
-    small_model: str | None = typer.Option(
-        None, "--small-model", help="Small/fast model (default: settings' small_model)."
-    ),
-    account: str | None = typer.Option(
-        None, "--account", help="Account for --via direct's apiKeyHelper."
-    ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the diff; change nothing."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Write without asking."),
-) -> None:
-    """Configure Claude Code (settings.json `env`), keeping every other setting.
-
-    Examples:\n
-      kimrel setup claude-code --dry-run\n
-      kimrel setup claude-code --yes\n
-      kimrel setup claude-code --via direct --account work --scope project
-    """
-    from kimrel_cli.config import load_settings
-    from kimrel_cli.errors import SetupError
-    from kimrel_cli.relay.state import running_token
-    from kimrel_cli.setup.claude_code import ClaudeOptions, apply, settings_path
-
-    if scope not in ("user", "project", "local"):
-        raise SetupError(f"unknown scope {scope!r}", hint="Use user, project or local.")
-    if via not in ("relay", "direct"):
-        raise SetupError(f"unknown --via {via!r}", hint="Use relay or direct.")
-    import shlex
-
-    from kimrel_cli.accounts.registry import get_account
-
-    settings = load_settings()
-    if model is not None:
-        _check_model(model, "--model")
-    if small_model is not None:
-        _check_model(small_model, "--small-model")
-    if account is not None:
-        get_account(account, settings)  # unknown → error with "did you mean"
-    path = settings_path(scope)  # type: ignore[arg-type]
-    account = account or (settings.default_account if via == "direct" else None)
-    if via == "direct":
-        from kimrel_cli.setup.claude_code import account_base_url, direct_mode_refusal
-        from kimrel_cli.setup.tools import find_tool
-
-        refusal = direct_mode_refusal(find_tool("claude").version)
-        if refusal is not None:
-            raise refusal
-    options = ClaudeOptions(
-        via=via,  # type: ignore[arg-type]
-        base_url=_relay_url()
-        if via == "relay"
-        else account_base_url(settings.accounts, account, settings.base_url),
-        model=model or settings.default_model,
-        small_model=small_model or settings.small_model,
-        token=running_token() if via == "relay" else None,
-        account=account,
-        helper_command=shlex.join([*kimrel_command(), "key", "print"]),
-    )
-    new = apply(_read(path), options, str(path))
-    if _apply(
-        "claude-code",
-        {path: new},
-        dry_run=dry_run,
-        yes=yes,
-        secret_files={path} if via == "relay" else set(),
-    ):
-        _next_step("claude-code", relay=via == "relay")
-
-
-@setup_app.command("codex")
-def codex(
-    profile: str | None = typer.Option(None, help="Only this model's profile (e.g. kimi-k2.6)."),
-    default: bool = typer.Option(
-        False, "--default", help="Also make kimrel Codex's default provider and model."
-    ),
-    model: str | None = typer.Option(
-        None, help="Model for --default (default: settings' default_model)."
-    ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the diff; change nothing."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Write without asking."),
-) -> None:
-    """Configure Codex: a `kimrel` provider (Responses API via the relay) and one profile per model.
-
-    Examples:\n
-      kimrel setup codex --dry-run\n
-      kimrel setup codex --yes && codex --profile kimi-k2-6\n
-      kimrel setup codex --default --model kimi-k2.6 --yes
-    """
-    from kimrel_cli.catalogue import MODELS
+def _configure(target: SetupTarget, values: dict[str, Any], *, dry_run: bool, yes: bool) -> None:
+    """`kimrel setup NAME` for any target: prepare, change the files' texts, show, write."""
     from kimrel_cli.cli.output import warn
     from kimrel_cli.config import load_settings
-    from kimrel_cli.errors import SetupError
-    from kimrel_cli.setup import codex as codex_setup
-    from kimrel_cli.setup.tools import find_tool, version_tuple
+    from kimrel_cli.relay.state import running_token
+    from kimrel_cli.setup.target import SetupContext
 
-    settings = load_settings()
-    tool = find_tool("codex")
-    if not tool.installed:
-        warn("codex is not installed (npm install -g @openai/codex); writing the current format")
-    models = tuple(MODELS)
-    if profile is not None:
-        wanted = (
-            profile.replace("-6", ".6").replace("-5", ".5") if profile not in MODELS else profile
-        )
-        if wanted not in MODELS:
-            raise SetupError(f"unknown model {profile!r}", hint="One of: " + ", ".join(MODELS))
-        models = (wanted,)
-    if model is not None:
-        _check_model(model, "--model")
-    options = codex_setup.CodexOptions(
-        relay_url=_relay_url(),
-        token_command=(*kimrel_command(), "serve", "token"),
-        models=models,
-        default_model=(model or settings.default_model) if default else None,
-        version=version_tuple(tool.version),
+    context = SetupContext(
+        settings=load_settings,
+        relay_url=_relay_url,
+        relay_token=running_token,
+        kimrel_command=kimrel_command(),
+        warn=warn,
     )
-    home = codex_setup.codex_home()
-    config = home / "config.toml"
-    current = {config: _read(config)}
-    if _apply(
-        "codex",
-        codex_setup.changes(current, options, home),
-        dry_run=dry_run,
-        yes=yes,
-        secret_files=set(),
-    ):
-        _next_step("codex", relay=True)
+    plan = target.prepare(values, context)
+    new = target.change({path: _read(path) for path in plan.files}, plan)
+    if _apply(target.name, new, dry_run=dry_run, yes=yes, secret_files=set(plan.secret_files)):
+        _next_step(target, relay=plan.via_relay)
+
+
+def _setup_command(target: SetupTarget) -> Callable[..., None]:
+    """A Typer command for `kimrel setup NAME` with the target's options, --dry-run and --yes."""
+
+    def command(**values: Any) -> None:
+        dry_run, yes = values.pop("dry_run"), values.pop("yes")
+        _configure(target, values, dry_run=dry_run, yes=yes)
+
+    params = [
+        inspect.Parameter(
+            option.key,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(option.default, option.flag, help=option.help),
+            annotation=bool
+            if isinstance(option.default, bool)
+            else str
+            if option.default is not None
+            else Optional[str],  # noqa: UP045 (Typer reads the annotation object)
+        )
+        for option in target.options
+    ]
+    params += [
+        inspect.Parameter(
+            "dry_run",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(False, "--dry-run", help="Show the diff; change nothing."),
+            annotation=bool,
+        ),
+        inspect.Parameter(
+            "yes",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(False, "--yes", "-y", help="Write without asking."),
+            annotation=bool,
+        ),
+    ]
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__doc__ = inspect.cleandoc(target.setup_help)
+    return command
+
+
+for _target in TARGETS.values():
+    setup_app.command(_target.name)(_setup_command(_target))
 
 
 @setup_app.command("status")
 def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """For each tool: installed and version, the file configured, how, and whether the relay is up."""
     from kimrel_cli.cli.output import out, print_json
-    from kimrel_cli.relay.state import health_ok
-    from kimrel_cli.setup import codex as codex_setup
-    from kimrel_cli.setup.claude_code import configured_via, settings_path
+    from kimrel_cli.relay.state import health_ok, read_state
+    from kimrel_cli.setup.target import RunningRelay
     from kimrel_cli.setup.tools import find_tool
 
     relay = _relay_url()
     relay_up = health_ok(relay, timeout=0.5)
+    state = read_state()
+    running = None if state is None else RunningRelay(state.url, state.token)
     report: list[dict[str, Any]] = []
-    claude = find_tool("claude")
-    claude_path = settings_path("user")
-    report.append(
-        {
-            "tool": "claude-code",
-            "installed": claude.installed,
-            "version": claude.version,
-            "file": str(claude_path),
-            "via": configured_via(_read(claude_path)),
-            "problem": _claude_problem(_read(claude_path)),
-        }
-    )
-    codex_tool = find_tool("codex")
-    codex_path = codex_setup.codex_home() / "config.toml"
-    report.append(
-        {
-            "tool": "codex",
-            "installed": codex_tool.installed,
-            "version": codex_tool.version,
-            "file": str(codex_path),
-            "via": "relay" if codex_setup.configured(_read(codex_path)) else None,
-            "problem": _codex_problem(_read(codex_path)),
-        }
-    )
+    for target in TARGETS.values():
+        tool = find_tool(target.program)
+        path = target.status_file()
+        text = _read(path)
+        found = target.status(text, running)
+        report.append(
+            {
+                "tool": target.name,
+                "installed": tool.installed,
+                "version": tool.version,
+                "file": str(path),
+                "via": found.via,
+                "problem": found.problem,
+            }
+        )
     if as_json:
         print_json({"tools": report, "relay": {"url": relay, "up": relay_up}})
         return
@@ -321,57 +232,9 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     )
 
 
-def _moved(program: str | None, tool: str) -> str | None:
-    if program and Path(program).is_absolute() and not Path(program).exists():
-        return (
-            f"{program} no longer exists (kimrel moved or was reinstalled): "
-            f"run kimrel setup {tool} again"
-        )
-    return None
-
-
-def _claude_problem(text: str) -> str | None:
-    """What would stop the settings kimrel wrote from working: a moved kimrel, a stale token."""
-    from kimrel_cli.relay.state import read_state
-    from kimrel_cli.setup.claude_code import helper_program
-    from kimrel_cli.setup.jsonedit import parse_object
-
-    try:
-        settings = parse_object(text, "settings.json")
-    except Exception:
-        return None
-    moved = _moved(helper_program(settings.get("apiKeyHelper")), "claude-code")
-    if moved:
-        return moved
-    env = settings.get("env") if isinstance(settings.get("env"), dict) else {}
-    token = env.get("ANTHROPIC_AUTH_TOKEN")
-    state = read_state()
-    if (
-        state is not None
-        and state.token
-        and isinstance(token, str)
-        and token.startswith("kr-local-")
-        and env.get("ANTHROPIC_BASE_URL") == state.url
-        and token != state.token
-    ):
-        return "the running relay expects another token: run kimrel setup claude-code again"
-    return None
-
-
-def _codex_problem(text: str) -> str | None:
-    import tomlkit
-
-    try:
-        auth = tomlkit.parse(text).unwrap().get("model_providers", {}).get("kimrel", {}).get("auth")
-    except Exception:
-        return None
-    program = auth.get("command") if isinstance(auth, dict) else None
-    return _moved(program if isinstance(program, str) else None, "codex")
-
-
 @setup_app.command("undo")
 def undo(
-    tool: str = typer.Argument(..., help="claude-code or codex"),
+    tool: str = typer.Argument(..., help=names(list(TARGETS))),
     list_only: bool = typer.Option(False, "--list", help="List the backups."),
     backup: str | None = typer.Option(
         None, "--backup", help="Restore this backup instead of the latest."
@@ -384,11 +247,9 @@ def undo(
     import time
 
     from kimrel_cli.cli.output import out, success
-    from kimrel_cli.errors import SetupError
     from kimrel_cli.setup.backups import list_backups, restore
 
-    if tool not in ("claude-code", "codex"):
-        raise SetupError(f"unknown tool {tool!r}", hint="Use claude-code or codex.")
+    tool = get(tool).name
     if list_only:
         backups = list_backups(tool)
         if not backups:

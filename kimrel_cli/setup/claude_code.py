@@ -32,6 +32,17 @@ from typing import Any, Literal
 from kimrel_cli.catalogue import MODELS
 from kimrel_cli.errors import SetupError
 from kimrel_cli.setup.jsonedit import dump_like, parse_object
+from kimrel_cli.setup.target import (
+    LaunchContext,
+    LaunchPlan,
+    Option,
+    RunningRelay,
+    SetupContext,
+    SetupPlan,
+    Status,
+    check_model,
+    moved,
+)
 
 Scope = Literal["user", "project", "local"]
 HELPER_PREFIX = "kimrel key print"
@@ -205,3 +216,144 @@ def configured_via(text: str) -> str | None:
     if _ours("ANTHROPIC_AUTH_TOKEN", env.get("ANTHROPIC_AUTH_TOKEN")):
         return "relay"
     return None
+
+
+def settings_problem(text: str, running: RunningRelay | None) -> str | None:
+    """What would stop the settings kimrel wrote from working: a moved kimrel, a stale token."""
+    try:
+        settings = parse_object(text, "settings.json")
+    except Exception:
+        return None
+    problem = moved(helper_program(settings.get("apiKeyHelper")), "claude-code")
+    if problem:
+        return problem
+    env = settings.get("env") if isinstance(settings.get("env"), dict) else {}
+    token = env.get("ANTHROPIC_AUTH_TOKEN")
+    if (
+        running is not None
+        and running.token
+        and isinstance(token, str)
+        and token.startswith(LOCAL_TOKEN_PREFIX)
+        and env.get("ANTHROPIC_BASE_URL") == running.url
+        and token != running.token
+    ):
+        return "the running relay expects another token: run kimrel setup claude-code again"
+    return None
+
+
+def flag_settings(env: dict[str, str]) -> dict[str, Any]:
+    """Claude Code `--settings` content for `kimrel launch claude`: launch's env, above every
+    settings.json (whose `env` would otherwise override launch's environment), and no other
+    credential (no key helper, no ANTHROPIC_API_KEY from a settings file or the shell), so only
+    the relay's token goes to the relay."""
+    return {"env": {**env, "ANTHROPIC_API_KEY": ""}, "apiKeyHelper": ""}
+
+
+class ClaudeCodeTarget:
+    """`kimrel setup claude-code` (settings.json `env`) and `kimrel launch claude`."""
+
+    name = "claude-code"
+    title = "Claude Code"
+    program = "claude"
+    install_hint = "npm install -g @anthropic-ai/claude-code"
+    next_step = "claude"
+    setup_help = """Configure Claude Code (settings.json `env`), keeping every other setting.
+
+    Examples:\n
+      kimrel setup claude-code --dry-run\n
+      kimrel setup claude-code --yes\n
+      kimrel setup claude-code --via direct --account work --scope project
+    """
+    launch_help = """Run Claude Code through the relay; every other argument goes to `claude` untouched.
+
+    Examples:\n
+      kimrel launch claude\n
+      kimrel launch claude --simulate -p "list the files here"\n
+      kimrel launch claude --resume SESSION_ID
+    """
+    options = (
+        Option(
+            "--scope",
+            "user (~/.claude/settings.json), project (.claude/settings.json) or local "
+            "(.claude/settings.local.json).",
+            "user",
+        ),
+        Option(
+            "--via",
+            "relay: through the local relay (its token, never your key); direct: the hosted API "
+            "with apiKeyHelper.",
+            "relay",
+        ),
+        Option("--model", "Main model (default: settings' default_model)."),
+        Option("--small-model", "Small/fast model (default: settings' small_model)."),
+        Option("--account", "Account for --via direct's apiKeyHelper."),
+    )
+
+    def prepare(self, values: Mapping[str, Any], ctx: SetupContext) -> SetupPlan:
+        import shlex
+
+        from kimrel_cli.accounts.registry import get_account
+
+        scope, via, model = values["scope"], values["via"], values["model"]
+        small_model, account = values["small_model"], values["account"]
+        if scope not in ("user", "project", "local"):
+            raise SetupError(f"unknown scope {scope!r}", hint="Use user, project or local.")
+        if via not in ("relay", "direct"):
+            raise SetupError(f"unknown --via {via!r}", hint="Use relay or direct.")
+        settings = ctx.settings()
+        if model is not None:
+            check_model(model, "--model")
+        if small_model is not None:
+            check_model(small_model, "--small-model")
+        if account is not None:
+            get_account(account, settings)  # unknown → error with "did you mean"
+        path = settings_path(scope)
+        account = account or (settings.default_account if via == "direct" else None)
+        if via == "direct":
+            from kimrel_cli.setup.tools import find_tool
+
+            refusal = direct_mode_refusal(find_tool(self.program).version)
+            if refusal is not None:
+                raise refusal
+        options = ClaudeOptions(
+            via=via,
+            base_url=ctx.relay_url()
+            if via == "relay"
+            else account_base_url(settings.accounts, account, settings.base_url),
+            model=model or settings.default_model,
+            small_model=small_model or settings.small_model,
+            token=ctx.relay_token() if via == "relay" else None,
+            account=account,
+            helper_command=shlex.join([*ctx.kimrel_command, "key", "print"]),
+        )
+        return SetupPlan(
+            options,
+            (path,),
+            secret_files=frozenset({path}) if via == "relay" else frozenset(),
+            via_relay=via == "relay",
+        )
+
+    def change(self, current: Mapping[Path, str], plan: SetupPlan) -> dict[Path, str | None]:
+        (path,) = plan.files
+        return {path: apply(current[path], plan.options, str(path))}
+
+    def status_file(self) -> Path:
+        return settings_path("user")
+
+    def status(self, text: str, running: RunningRelay | None) -> Status:
+        return Status(configured_via(text), settings_problem(text, running))
+
+    def launch(self, ctx: LaunchContext) -> LaunchPlan:
+        import json
+
+        from kimrel_cli.setup.tools import claude_env
+
+        env = claude_env(
+            ctx.relay_url,
+            ctx.token,
+            model=ctx.model or ctx.settings.default_model,
+            small_model=ctx.settings.small_model,
+            pinned=ctx.model is not None,
+        )
+        settings = ctx.private_file(json.dumps(flag_settings(env)), ".json")
+        return LaunchPlan(["--settings", settings], {**env, "ANTHROPIC_API_KEY": ""})

@@ -13,11 +13,24 @@ see protocols/codex_models.py) is written next to config.toml and every profile 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kimrel_cli.catalogue import MODELS
 from kimrel_cli.errors import ConfigError, SetupError
+from kimrel_cli.setup.target import (
+    LaunchContext,
+    LaunchPlan,
+    Option,
+    RunningRelay,
+    SetupContext,
+    SetupPlan,
+    Status,
+    check_model,
+    moved,
+)
 
 PROVIDER = "kimrel"
 PROFILE_FILES_SINCE = (0, 134, 0)
@@ -170,3 +183,112 @@ def configured(text: str) -> bool:
         return False
     providers = doc.get("model_providers") or {}  # type: ignore[attr-defined]
     return PROVIDER in providers
+
+
+def config_problem(text: str) -> str | None:
+    """What would stop the config kimrel wrote from working: a moved kimrel."""
+    import tomlkit
+
+    try:
+        auth = tomlkit.parse(text).unwrap().get("model_providers", {}).get(PROVIDER, {}).get("auth")
+    except Exception:
+        return None
+    program = auth.get("command") if isinstance(auth, dict) else None
+    return moved(program if isinstance(program, str) else None, "codex")
+
+
+# `kimrel launch codex` names its provider apart, so nothing merges with the `kimrel` provider
+# `setup codex` wrote (whose `auth.command` cannot be combined with `env_key`).
+LAUNCH_PROVIDER = "kimrel-launch"
+
+
+def launch_overrides(overrides: list[str]) -> list[str]:
+    """`tools.codex_overrides` with the provider renamed to LAUNCH_PROVIDER."""
+    renamed = []
+    for arg in overrides:
+        if arg.startswith(f"model_providers.{PROVIDER}="):
+            arg = f"model_providers.{LAUNCH_PROVIDER}=" + arg.split("=", 1)[1]
+        elif arg in (f"model_provider={PROVIDER}", f'model_provider="{PROVIDER}"'):
+            arg = f'model_provider="{LAUNCH_PROVIDER}"'
+        renamed.append(arg)
+    return renamed
+
+
+@dataclass(frozen=True)
+class CodexSetup:
+    options: CodexOptions
+    home: Path
+
+
+class CodexTarget:
+    """`kimrel setup codex` (a provider and one profile per model) and `kimrel launch codex`."""
+
+    name = "codex"
+    title = "Codex"
+    program = "codex"
+    install_hint = "npm install -g @openai/codex"
+    next_step = "codex --profile kimi-k2-5 (or another profile)"
+    setup_help = """Configure Codex: a `kimrel` provider (Responses API via the relay) and one profile per model.
+
+    Examples:\n
+      kimrel setup codex --dry-run\n
+      kimrel setup codex --yes && codex --profile kimi-k2-6\n
+      kimrel setup codex --default --model kimi-k2.6 --yes
+    """
+    launch_help = """Run Codex through the relay's Responses bridge; other arguments go to `codex` untouched.
+
+    Examples:\n
+      kimrel launch codex\n
+      kimrel launch codex --simulate exec --skip-git-repo-check "say hello"
+    """
+    options = (
+        Option("--profile", "Only this model's profile (e.g. kimi-k2.6)."),
+        Option("--default", "Also make kimrel Codex's default provider and model.", False),
+        Option("--model", "Model for --default (default: settings' default_model)."),
+    )
+
+    def prepare(self, values: Mapping[str, Any], ctx: SetupContext) -> SetupPlan:
+        from kimrel_cli.setup.tools import find_tool, version_tuple
+
+        profile, default, model = values["profile"], values["default"], values["model"]
+        settings = ctx.settings()
+        tool = find_tool(self.program)
+        if not tool.installed:
+            ctx.warn(f"codex is not installed ({self.install_hint}); writing the current format")
+        models = tuple(MODELS)
+        if profile is not None:
+            wanted = (
+                profile.replace("-6", ".6").replace("-5", ".5")
+                if profile not in MODELS
+                else profile
+            )
+            if wanted not in MODELS:
+                raise SetupError(f"unknown model {profile!r}", hint="One of: " + ", ".join(MODELS))
+            models = (wanted,)
+        if model is not None:
+            check_model(model, "--model")
+        options = CodexOptions(
+            relay_url=ctx.relay_url(),
+            token_command=(*ctx.kimrel_command, "serve", "token"),
+            models=models,
+            default_model=(model or settings.default_model) if default else None,
+            version=version_tuple(tool.version),
+        )
+        home = codex_home()
+        return SetupPlan(CodexSetup(options, home), (home / "config.toml",))
+
+    def change(self, current: Mapping[Path, str], plan: SetupPlan) -> dict[Path, str | None]:
+        setup: CodexSetup = plan.options
+        return changes(dict(current), setup.options, setup.home)
+
+    def status_file(self) -> Path:
+        return codex_home() / "config.toml"
+
+    def status(self, text: str, running: RunningRelay | None) -> Status:
+        return Status("relay" if configured(text) else None, config_problem(text))
+
+    def launch(self, ctx: LaunchContext) -> LaunchPlan:
+        from kimrel_cli.setup.tools import CODEX_TOKEN_ENV, codex_overrides
+
+        overrides = codex_overrides(ctx.relay_url, model=ctx.model or ctx.settings.default_model)
+        return LaunchPlan(launch_overrides(overrides), {CODEX_TOKEN_ENV: ctx.token})

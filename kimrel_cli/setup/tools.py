@@ -15,10 +15,6 @@ from pathlib import Path
 
 from kimrel_cli import codex_config
 
-INSTALL = {
-    "claude": "npm install -g @anthropic-ai/claude-code",
-    "codex": "npm install -g @openai/codex",
-}
 CODEX_TOKEN_ENV = codex_config.CODEX_TOKEN_ENV
 
 
