@@ -29,7 +29,9 @@ launch_app = typer.Typer(
 PASS = {
     "allow_extra_args": True,
     "ignore_unknown_options": True,
-    "help_option_names": ["--help", "--kimrel-help"],
+    # one name only: click lists several help names in set order, which changes from run to run
+    # (and docs/cli.md with it); the old `--kimrel-help` is gone now that --help is kimrel's own
+    "help_option_names": ["--help"],
 }
 
 
