@@ -17,6 +17,7 @@ and output settings (`model_env`), the timeout and traffic switches, and either
 - `CLAUDE_CODE_MAX_CONTEXT_TOKENS` is the one window Claude Code applies to every non-`claude-`
   model, so it is the main model's (256K; kimi-k2's 128K); auto-compaction triggers below it;
 - `CLAUDE_CODE_MAX_OUTPUT_TOKENS`: the main model's output limit (8,192) instead of 32,000;
+- both follow the settings' `[limits."MODEL"]` (context_window, max_output_tokens) when set;
 - `CLAUDE_CODE_SUBAGENT_MODEL`: subagents (Explore would use Haiku = kimi-k2, 128K) run on the
   main model, whose window is the one configured.
 """
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from kimrel_cli.catalogue import MODELS
+from kimrel_cli.catalogue import get_model
 from kimrel_cli.errors import SetupError
 from kimrel_cli.setup.jsonedit import dump_like, parse_object
 from kimrel_cli.setup.target import (
@@ -47,6 +48,7 @@ from kimrel_cli.setup.target import (
 Scope = Literal["user", "project", "local"]
 HELPER_PREFIX = "kimrel key print"
 LOCAL_TOKEN_PREFIX = "kr-local-"
+Limits = Mapping[str, Mapping[str, int]]  # settings' [limits."MODEL"] tables
 
 
 # Picker order after the main model: newest first; the small model always takes the Haiku slot.
@@ -62,8 +64,8 @@ HAIKU_SLOT = "ANTHROPIC_DEFAULT_HAIKU_MODEL"
 RETIRED_KEYS = ("ANTHROPIC_MODEL",)
 
 
-def _describe(model: str, *, main: bool) -> str:
-    info = MODELS.get(model)
+def _describe(model: str, *, main: bool, limits: Limits | None = None) -> str:
+    info = get_model(model, limits)
     if info is None:
         return "kimrel model" + (" (default)" if main else "")
     credits = f"{info.credits} credit{'s' if info.credits != 1 else ''}/request"
@@ -81,14 +83,18 @@ def picker_slots(model: str, small_model: str) -> dict[str, str]:
     return slots
 
 
-def model_env(model: str, small_model: str) -> dict[str, str]:
-    """The model, picker, context and output settings for Claude Code (module docstring)."""
-    info = MODELS.get(model)
+def model_env(model: str, small_model: str, limits: Limits | None = None) -> dict[str, str]:
+    """The model, picker, context and output settings for Claude Code (module docstring).
+
+    `limits` are the settings' `[limits."MODEL"]` tables (context_window, max_output_tokens):
+    the window and output limit written are those, else the catalogue's (as Codex's catalogue).
+    """
+    info = get_model(model, limits)
     env: dict[str, str] = {"ANTHROPIC_SMALL_FAST_MODEL": small_model}
     for slot, chosen in picker_slots(model, small_model).items():
         env[slot] = chosen
         env[slot + "_NAME"] = chosen
-        env[slot + "_DESCRIPTION"] = _describe(chosen, main=chosen == model)
+        env[slot + "_DESCRIPTION"] = _describe(chosen, main=chosen == model, limits=limits)
     env["CLAUDE_CODE_SUBAGENT_MODEL"] = model
     env["CLAUDE_CODE_DISABLE_1M_CONTEXT"] = "1"
     if info is not None:
@@ -136,6 +142,7 @@ class ClaudeOptions:
     token: str | None = field(default=None, repr=False)  # the relay's local token (relay mode)
     account: str | None = None  # for --via direct's apiKeyHelper
     helper_command: str = HELPER_PREFIX
+    limits: Limits = field(default_factory=dict)  # settings' per-model limits
 
 
 def settings_path(scope: Scope, cwd: Path | None = None) -> Path:
@@ -182,7 +189,7 @@ def apply(text: str, options: ClaudeOptions, path: str = "settings.json") -> str
         env.pop(key, None)
     wanted = {
         "ANTHROPIC_BASE_URL": options.base_url,
-        **model_env(options.model, options.small_model),
+        **model_env(options.model, options.small_model, options.limits),
         "API_TIMEOUT_MS": "3000000",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "CLAUDE_CODE_ATTRIBUTION_HEADER": "0",
@@ -325,6 +332,7 @@ class ClaudeCodeTarget:
             token=ctx.relay_token() if via == "relay" else None,
             account=account,
             helper_command=shlex.join([*ctx.kimrel_command, "key", "print"]),
+            limits=settings.limits,
         )
         return SetupPlan(
             options,
@@ -354,6 +362,7 @@ class ClaudeCodeTarget:
             model=ctx.model or ctx.settings.default_model,
             small_model=ctx.settings.small_model,
             pinned=ctx.model is not None,
+            limits=ctx.settings.limits,
         )
         settings = ctx.private_file(json.dumps(flag_settings(env)), ".json")
         return LaunchPlan(["--settings", settings], {**env, "ANTHROPIC_API_KEY": ""})

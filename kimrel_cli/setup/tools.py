@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,12 +58,18 @@ def find_tool(name: str) -> Tool:
 
 
 def claude_env(
-    relay_url: str, token: str, *, model: str, small_model: str, pinned: bool = False
+    relay_url: str,
+    token: str,
+    *,
+    model: str,
+    small_model: str,
+    pinned: bool = False,
+    limits: Mapping[str, Mapping[str, int]] | None = None,
 ) -> dict[str, str]:
     """Environment that points Claude Code at the relay (the relay's token, never the real key).
 
     The model settings are setup's (`claude_code.model_env`): every Kimi model in `/model` with
-    its window and output limit. `pinned` (an explicit `launch --model`) also sets
+    its window and output limit (settings' `limits` apply). `pinned` (an explicit `launch --model`) also sets
     `ANTHROPIC_MODEL`, which outranks a model saved with `/model`.
     """
     from kimrel_cli.setup.claude_code import model_env
@@ -70,7 +77,7 @@ def claude_env(
     env = {
         "ANTHROPIC_BASE_URL": relay_url,
         "ANTHROPIC_AUTH_TOKEN": token,
-        **model_env(model, small_model),
+        **model_env(model, small_model, limits),
         "API_TIMEOUT_MS": "3000000",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "CLAUDE_CODE_ATTRIBUTION_HEADER": "0",

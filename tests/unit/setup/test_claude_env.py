@@ -81,3 +81,50 @@ def test_slots_are_stable_for_a_given_main_model():
         "ANTHROPIC_DEFAULT_FABLE_MODEL": "kimi-k2-thinking",
         "ANTHROPIC_CUSTOM_MODEL_OPTION": "kimi-k2-0905",
     }
+
+
+LIMITS = {"kimi-k2.5": {"context_window": 60000, "max_output_tokens": 4096}}
+
+
+def test_model_env_follows_the_settings_limits_for_the_main_model():
+    env = model_env("kimi-k2.5", "kimi-k2", LIMITS)
+    assert env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "60000"
+    assert env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "4096"
+    assert "60K context" in env["ANTHROPIC_DEFAULT_OPUS_MODEL_DESCRIPTION"]
+    other = model_env("kimi-k2.6", "kimi-k2", LIMITS)  # limits of another model do not apply
+    assert other["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == str(MODELS["kimi-k2.6"].context_window)
+    partial = model_env("kimi-k2.5", "kimi-k2", {"kimi-k2.5": {"context_window": 90000}})
+    assert partial["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "90000"
+    assert partial["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == str(MODELS["kimi-k2.5"].max_output_tokens)
+
+
+def test_setup_and_launch_write_the_limits_set_with_kimrel_config(sandbox):
+    """`kimrel config set limits.…` → both `setup claude-code` and launch's env carry them."""
+    from typer.testing import CliRunner
+
+    from kimrel_cli.cli.app import app
+    from kimrel_cli.config import load_settings
+    from kimrel_cli.setup.claude_code import ClaudeCodeTarget
+    from kimrel_cli.setup.target import LaunchContext
+
+    runner = CliRunner()
+    for key, value in (("context_window", "60000"), ("max_output_tokens", "4096")):
+        result = runner.invoke(app, ["config", "set", f"limits.kimi-k2.5.{key}", value])
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["setup", "claude-code", "--model", "kimi-k2.5", "--yes"])
+    assert result.exit_code == 0, result.output
+    written = json.loads((sandbox / "home" / ".claude" / "settings.json").read_text())["env"]
+    assert written["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "60000"
+    assert written["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "4096"
+
+    plan = ClaudeCodeTarget().launch(
+        LaunchContext(
+            relay_url="http://127.0.0.1:1",
+            token="kr-local-t",
+            model="kimi-k2.5",
+            settings=load_settings(),
+            private_file=lambda text, suffix: str(sandbox / f"flags{suffix}"),
+        )
+    )
+    assert plan.env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "60000"
+    assert plan.env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "4096"
