@@ -3,7 +3,9 @@
 - text: "Simulated reply to: " + the last user message's text (first 200 characters);
 - reasoning first on thinking models: "Considering: " + the same text;
 - a tool call when tools are offered and the request forces one, or the last user message names
-  an offered tool; arguments are valid against the tool's JSON schema;
+  an offered tool (unless it says not to call any, as Claude Code's compaction prompt does:
+  "Do NOT call any tools. - Do NOT use Read, Bash, …"); arguments are valid against the tool's
+  JSON schema;
 - a tool whose arguments are one string (Codex's `apply_patch`, bridged from a freeform tool)
   gets the `*** Begin Patch … *** End Patch` block quoted in the prompt, when there is one, so
   a prompt can ask for a real edit;
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PROMPT_CHARS = 200
+NO_TOOLS = ("do not call any tools", "do not use any tools")
 
 
 def count_tokens(text: str) -> int:
@@ -120,7 +123,7 @@ def plan_answer(
             chosen = names[0]
         elif forced in names:
             chosen = forced
-        else:
+        elif not any(phrase in last_user_text.lower() for phrase in NO_TOOLS):
             chosen = next((name for name in names if name and name in last_user_text), None)
         if chosen is not None:
             schema = dict(tools)[chosen]

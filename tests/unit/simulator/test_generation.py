@@ -83,6 +83,17 @@ def test_forcing_picks_a_tool_even_when_the_prompt_does_not_name_it():
     assert plan(tools=tools).calls == []
 
 
+def test_a_prompt_that_forbids_tools_gets_text_even_when_it_names_them():
+    """Claude Code's compaction prompt names its tools only to forbid them; a tool call there
+    fails the compaction (the hosted model answers the summary as text)."""
+    tools = [("Bash", {"type": "object", "properties": {"command": {"type": "string"}}})]
+    text = "CRITICAL: Respond with TEXT ONLY. Do NOT call any tools. - Do NOT use Read, Bash."
+    p = plan(last_user_text=text, tools=tools)
+    assert p.calls == [] and p.finish == "stop"
+    assert p.text is not None and p.text.startswith("Simulated reply to: CRITICAL")
+    assert plan(last_user_text=text, tools=tools, forced="Bash").calls  # forcing still wins
+
+
 def test_after_a_tool_result_the_text_quotes_it():
     p = plan(tool_result="22 degrees", tools=[("hello", {})], forced="*")
     assert p.text == "The tool returned: 22 degrees"
