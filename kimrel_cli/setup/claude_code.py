@@ -15,7 +15,12 @@ and output settings (`model_env`), the timeout and traffic switches, and either
 - `CLAUDE_CODE_DISABLE_1M_CONTEXT=1`: otherwise Default becomes `<opus model>[1m]`, shown and
   budgeted as a 1M window;
 - `CLAUDE_CODE_MAX_CONTEXT_TOKENS` is the one window Claude Code applies to every non-`claude-`
-  model, so it is the main model's (256K; kimi-k2's 128K); auto-compaction triggers below it;
+  model, so it is the main model's (256K; kimi-k2's 128K);
+- `CLAUDE_CODE_AUTO_COMPACT_WINDOW`, the same figure: without an auto-compact window of its
+  own (this variable, the `autoCompactWindow` setting, ≥ 100K) the threshold source is "auto",
+  and 2.1.197 then never compacts before a request (`if(pJ()&&!jLe(t,n))return!1` in the
+  autocompact check): only after the API has refused one. The variable's floor of 100K does not
+  widen a smaller window (Claude Code takes min(window, max(100K, value)));
 - `CLAUDE_CODE_MAX_OUTPUT_TOKENS`: the main model's output limit (8,192) instead of 32,000;
 - both follow the settings' `[limits."MODEL"]` (context_window, max_output_tokens) when set;
 - `CLAUDE_CODE_SUBAGENT_MODEL`: subagents (Explore would use Haiku = kimi-k2, 128K) run on the
@@ -99,6 +104,7 @@ def model_env(model: str, small_model: str, limits: Limits | None = None) -> dic
     env["CLAUDE_CODE_DISABLE_1M_CONTEXT"] = "1"
     if info is not None:
         env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] = str(info.context_window)
+        env["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] = str(info.context_window)
         env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(info.max_output_tokens)
     return env
 

@@ -41,6 +41,8 @@ def test_every_kimi_model_has_a_picker_slot_with_its_name_and_window(main):
             assert env[key + "_NAME"] == model
             assert f"{MODELS[model].context_window // 1000}K context" in env[key + "_DESCRIPTION"]
         assert env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == str(MODELS[main].context_window)
+        # without an auto-compact window of its own Claude Code never compacts before a request
+        assert env["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == str(MODELS[main].context_window)
         assert env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == str(MODELS[main].max_output_tokens)
         assert env["CLAUDE_CODE_DISABLE_1M_CONTEXT"] == "1"
         assert env["CLAUDE_CODE_SUBAGENT_MODEL"] == main
@@ -88,7 +90,7 @@ LIMITS = {"kimi-k2.5": {"context_window": 60000, "max_output_tokens": 4096}}
 
 def test_model_env_follows_the_settings_limits_for_the_main_model():
     env = model_env("kimi-k2.5", "kimi-k2", LIMITS)
-    assert env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "60000"
+    assert env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == env["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "60000"
     assert env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "4096"
     assert "60K context" in env["ANTHROPIC_DEFAULT_OPUS_MODEL_DESCRIPTION"]
     other = model_env("kimi-k2.6", "kimi-k2", LIMITS)  # limits of another model do not apply
@@ -115,6 +117,7 @@ def test_setup_and_launch_write_the_limits_set_with_kimrel_config(sandbox):
     assert result.exit_code == 0, result.output
     written = json.loads((sandbox / "home" / ".claude" / "settings.json").read_text())["env"]
     assert written["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "60000"
+    assert written["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "60000"
     assert written["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "4096"
 
     plan = ClaudeCodeTarget().launch(
@@ -127,4 +130,5 @@ def test_setup_and_launch_write_the_limits_set_with_kimrel_config(sandbox):
         )
     )
     assert plan.env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "60000"
+    assert plan.env["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "60000"
     assert plan.env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "4096"
