@@ -75,7 +75,7 @@ class SetupPlan:
 @dataclass(frozen=True)
 class RunningRelay:
     url: str
-    token: str | None
+    token: str | None = field(repr=False)  # the local token: a secret
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class LaunchContext:
     removed when the tool exits and returns its path."""
 
     relay_url: str
-    token: str
+    token: str = field(repr=False)  # the local token: a secret
     model: str | None
     settings: Settings
     private_file: Callable[[str, str], str]
