@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from kimrel_cli.errors import KimrelError, UpstreamUnavailable
+from kimrel_cli.errors import KimrelError
 from kimrel_cli.protocols.sse import SSEEvent
 from kimrel_cli.relay.security import Shape, error_body
 
@@ -184,10 +184,7 @@ def error_parts(exc: BaseException, shape: Shape) -> tuple[int, dict[str, Any], 
     if isinstance(exc, KimrelError):
         from kimrel_cli.protocols import errors as perrors
 
-        parts = (perrors.anthropic_error if shape == "anthropic" else perrors.openai_error)(exc)
-        status, body = parts[0], parts[1]
-        headers = parts[2] if len(parts) > 2 else {}
-        return int(status), body, {str(k): str(v) for k, v in dict(headers or {}).items()}
+        return (perrors.anthropic_error if shape == "anthropic" else perrors.openai_error)(exc)
     logger.error(
         "relay internal error: %s: %s",
         type(exc).__name__,
@@ -220,22 +217,16 @@ def anthropic_stream_error(exc: BaseException) -> tuple[str, dict[str, Any]]:
     if isinstance(exc, KimrelError):
         from kimrel_cli.protocols import errors as perrors
 
-        event = perrors.anthropic_error_event(exc)
-        if isinstance(event, list):  # a translator-style list of events
-            event = event[0]
-        return event[0], event[1]
+        return perrors.anthropic_error_event(exc)
     return "error", error_body("anthropic", 500, f"relay error: {type(exc).__name__}")
 
 
-def openai_stream_error(exc: BaseException) -> Any:
-    """The `data: {"error":…}` payload (dict or JSON text) for a failure after a chat stream began."""
+def openai_stream_error(exc: BaseException) -> dict[str, Any]:
+    """The `data: {"error":…}` payload for a failure after a chat stream began."""
     if isinstance(exc, KimrelError):
         from kimrel_cli.protocols import errors as perrors
 
-        chunk = perrors.openai_error_chunk(exc)
-        if isinstance(chunk, bytes):  # already framed as `data: …`
-            return json.loads(chunk.decode().strip().removeprefix("data:").strip())
-        return chunk
+        return perrors.openai_error_chunk(exc)
     return error_body("openai", 500, f"relay error: {type(exc).__name__}")
 
 
@@ -278,6 +269,3 @@ def responses_failed_stream(
     headers = {**SSE_HEADERS, **error_parts(exc, "openai")[2]}
     return Response(body, 200, headers=headers, media_type="text/event-stream; charset=utf-8")
 
-
-def stream_broke(message: str = "upstream stream ended early") -> UpstreamUnavailable:
-    return UpstreamUnavailable(message)

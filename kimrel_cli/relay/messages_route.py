@@ -36,32 +36,6 @@ logger = logging.getLogger("kimrel.relay")
 MESSAGES_PATH = "/v1/messages"
 
 
-# Names the translator's ChatTarget might give each value (its dataclass decides which it takes).
-_TARGET_SYNONYMS = {
-    "model": ("model", "upstream_model", "model_id"),
-    "info": ("info", "model_info"),
-    "max_output_tokens": ("max_output_tokens", "max_tokens", "output_cap", "max_output"),
-    "images": ("images", "fetched_images", "image_data"),
-    "mid_conversation_system": ("mid_conversation_system", "mid_system", "system_mode"),
-}
-
-
-def make_target(cls: Any, **values: Any) -> Any:
-    """Build the translator's ChatTarget from the values the relay knows, by field name."""
-    import dataclasses
-
-    if not dataclasses.is_dataclass(cls):
-        return cls(**values)
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in values.items():
-        for name in _TARGET_SYNONYMS.get(key, (key,)):
-            if name in names:
-                kwargs[name] = value
-                break
-    return cls(**kwargs)
-
-
 def logged_model(requested: str, upstream_id: str) -> str:
     """The model as the request log shows it: `claude-opus-4-5 → kimi-k2.5` when it was mapped."""
     if not requested or requested == upstream_id:
@@ -95,8 +69,7 @@ async def messages(request: Request, ctx: RelayContext) -> Response:
 
     try:
         images = await prefetch_images(image_urls_to_fetch(body), ctx)
-        target = make_target(
-            ChatTarget,
+        target = ChatTarget(
             model=upstream_id,
             info=info,
             max_output_tokens=ctx.cap(info),

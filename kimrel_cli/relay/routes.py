@@ -374,10 +374,8 @@ async def event_logging(request: Request, ctx: RelayContext) -> Response:
 
 
 async def responses(request: Request, ctx: RelayContext) -> Response:
-    try:
-        from kimrel_cli.relay.responses_route import handle_responses
-    except ImportError:
-        return relay_error_response("openai", 501, "the Responses API route is not built yet")
+    from kimrel_cli.relay.responses_route import handle_responses
+
     return await handle_responses(request, ctx)
 
 
