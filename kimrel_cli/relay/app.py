@@ -14,10 +14,13 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from kimrel_cli.relay import routes
+from kimrel_cli.relay.chat_route import chat_completions
 from kimrel_cli.relay.context import RelayConfig, RelayContext, build_context
 from kimrel_cli.relay.dashboard import RequestTrace
 from kimrel_cli.relay.messages_route import messages
+from kimrel_cli.relay.responses_route import responses
 from kimrel_cli.relay.security import BodyLimit, Cors, HostGuard, TokenGuard
+from kimrel_cli.relay.shared import guarded
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
@@ -25,11 +28,11 @@ ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 def create_app(ctx_or_config: RelayContext | RelayConfig) -> Starlette:
     """The relay ASGI app; `app.state.ctx` is its RelayContext."""
     ctx = ctx_or_config if isinstance(ctx_or_config, RelayContext) else build_context(ctx_or_config)
-    g = routes.guarded
+    g = guarded
     anthropic: Any = "anthropic"
     openai: Any = "openai"
     table = [
-        Route("/v1/chat/completions", g(routes.chat_completions, ctx, openai), methods=["POST"]),
+        Route("/v1/chat/completions", g(chat_completions, ctx, openai), methods=["POST"]),
         Route("/v1/messages", g(messages, ctx, anthropic), methods=["POST"]),
         Route("/v1/v1/messages", g(messages, ctx, anthropic), methods=["POST"]),
         Route(
@@ -40,8 +43,8 @@ def create_app(ctx_or_config: RelayContext | RelayConfig) -> Starlette:
         ),
         Route("/v1/models", g(routes.list_models, ctx), methods=["GET"]),
         Route("/v1/models/{model_id:path}", g(routes.get_model, ctx), methods=["GET"]),
-        Route("/v1/responses", g(routes.responses, ctx, openai), methods=["POST"]),
-        Route("/responses", g(routes.responses, ctx, openai), methods=["POST"]),
+        Route("/v1/responses", g(responses, ctx, openai), methods=["POST"]),
+        Route("/responses", g(responses, ctx, openai), methods=["POST"]),
         Route("/health", g(routes.health, ctx), methods=["GET"]),
         Route("/", g(routes.head_root, ctx), methods=["HEAD", "GET"]),
         Route("/api/event_logging/batch", g(routes.event_logging, ctx), methods=["POST"]),

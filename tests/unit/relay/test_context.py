@@ -8,7 +8,7 @@ from starlette.requests import Request
 from kimrel_cli.config import Settings
 from kimrel_cli.relay.context import RelayConfig, RelayContext, public_url
 from kimrel_cli.relay.dashboard import RequestLog
-from kimrel_cli.relay.routes import cap_output
+from kimrel_cli.relay.shared import cap_output
 
 
 def ctx(**settings) -> RelayContext:
