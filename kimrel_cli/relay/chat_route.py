@@ -17,10 +17,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kimrel_cli.errors import KimrelError, UpstreamUnavailable
+from kimrel_cli.protocols.errors import ClientProtocol
 from kimrel_cli.protocols.sse import DONE, SSEEvent, encode_data
 from kimrel_cli.relay.context import RelayContext
-from kimrel_cli.relay.forward import json_response, openai_stream_error, shutdown_tail
-from kimrel_cli.relay.pipeline import Outcome, StreamJob, stream
+from kimrel_cli.relay.forward import json_response
+from kimrel_cli.relay.pipeline import Outcome, StreamJob, stream, stream_error
 from kimrel_cli.relay.shared import CHAT_PATH, cap_output, failed, read_json, usage_tokens
 
 _FINISHED = re.compile(r'"finish_reason"\s*:\s*"')
@@ -73,7 +74,7 @@ class ChatPassThrough:
 
     def fail(self, exc: KimrelError) -> bytes:
         self.result.error = exc.message
-        return encode_data(openai_stream_error(exc))
+        return stream_error(exc, ClientProtocol.CHAT)
 
     def outcome(self) -> Outcome:
         return self.result
@@ -90,7 +91,7 @@ async def chat_completions(request: Request, ctx: RelayContext) -> Response:
     shown = requested or upstream_id
 
     def fail(exc: Exception) -> Response:
-        return failed(ctx, exc, request, shown, started, "openai")
+        return failed(ctx, exc, request, shown, started, ClientProtocol.CHAT)
 
     if info is not None and info.images:
         from kimrel_cli.relay.images import chat_image_urls, inline_chat_images, prefetch_images
@@ -126,6 +127,7 @@ async def chat_completions(request: Request, ctx: RelayContext) -> Response:
     wants_usage = bool(options.get("include_usage"))
     body["stream_options"] = {**options, "include_usage": True}
     job = StreamJob(
+        protocol=ClientProtocol.CHAT,
         route=CHAT_PATH,
         model=shown,
         started=started,
@@ -133,7 +135,6 @@ async def chat_completions(request: Request, ctx: RelayContext) -> Response:
         body=body,
         headers=headers,
         out_headers=out_headers,
-        shutdown_tail=shutdown_tail(CHAT_PATH),
         on_open_error=fail,
     )
     return await stream(ctx, job, ChatPassThrough(shown, upstream_id, wants_usage))

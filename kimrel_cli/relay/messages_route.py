@@ -12,6 +12,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -20,10 +21,11 @@ from starlette.responses import Response
 from kimrel_cli.catalogue import ModelInfo
 from kimrel_cli.errors import KimrelError
 from kimrel_cli.protocols.chat_to_anthropic_stream import ChatToAnthropicStream
+from kimrel_cli.protocols.errors import ClientProtocol
 from kimrel_cli.protocols.sse import SSEEvent, encode_events
 from kimrel_cli.relay.context import RelayContext
-from kimrel_cli.relay.forward import anthropic_stream_error, json_response, shutdown_tail
-from kimrel_cli.relay.pipeline import Outcome, StreamJob, stream
+from kimrel_cli.relay.forward import json_response
+from kimrel_cli.relay.pipeline import Outcome, StreamJob, stream, stream_error
 from kimrel_cli.relay.shared import (
     CHAT_PATH,
     MESSAGES_PATH,
@@ -95,7 +97,7 @@ class AnthropicPassThrough:
 
     def fail(self, exc: KimrelError) -> bytes:
         self.result.error = exc.message
-        return encode_events([anthropic_stream_error(exc)])
+        return stream_error(exc, ClientProtocol.ANTHROPIC)
 
     def outcome(self) -> Outcome:
         return self.result
@@ -114,7 +116,7 @@ async def messages(request: Request, ctx: RelayContext) -> Response:
     logged = logged_model(requested, upstream_id)
 
     def fail(exc: Exception) -> Response:
-        return failed(ctx, exc, request, logged, started, "anthropic")
+        return failed(ctx, exc, request, logged, started, ClientProtocol.ANTHROPIC)
 
     if ctx.settings.messages_upstream == "messages":
         return await _pass_through(request, ctx, body, upstream_id, info, started, logged, fail)
@@ -149,6 +151,7 @@ async def messages(request: Request, ctx: RelayContext) -> Response:
     if body.get("stream"):
         tx = ChatToAnthropicStream(model=shown, message_id=message_id, input_tokens=estimate)
         job = StreamJob(
+            protocol=ClientProtocol.ANTHROPIC,
             route=MESSAGES_PATH,
             model=logged,
             started=started,
@@ -156,7 +159,6 @@ async def messages(request: Request, ctx: RelayContext) -> Response:
             body=chat_body,
             headers=headers,
             out_headers={"x-kimrel-upstream-model": str(chat_body.get("model"))},
-            shutdown_tail=shutdown_tail(MESSAGES_PATH),
             on_open_error=fail,
         )
         return await stream(ctx, job, AnthropicAdapter(tx))
@@ -194,7 +196,7 @@ async def _pass_through(
     info: ModelInfo | None,
     started: float,
     logged: str,
-    fail: Any,
+    fail: Callable[[Exception], Response],
 ) -> Response:
     """relay.messages_upstream = "messages": the hosted /v1/messages, body as sent (model and cap fixed)."""
     shown = str(body.get("model") or upstream_id)
@@ -204,6 +206,7 @@ async def _pass_through(
     out_headers = {"x-kimrel-upstream-model": upstream_id}
     if body.get("stream"):
         job = StreamJob(
+            protocol=ClientProtocol.ANTHROPIC,
             route=MESSAGES_PATH,
             model=logged,
             started=started,
@@ -211,7 +214,6 @@ async def _pass_through(
             body=body,
             headers=headers,
             out_headers=out_headers,
-            shutdown_tail=shutdown_tail(MESSAGES_PATH),
             on_open_error=fail,
         )
         return await stream(ctx, job, AnthropicPassThrough())

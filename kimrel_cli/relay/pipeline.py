@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +28,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from starlette.responses import Response
 
 from kimrel_cli.errors import KimrelError, UpstreamUnavailable
-from kimrel_cli.protocols.sse import SSEEvent
+from kimrel_cli.protocols.errors import ERROR_WIRE, ClientProtocol
+from kimrel_cli.protocols.sse import SSEEvent, encode_event
 
 if TYPE_CHECKING:
     from kimrel_cli.relay.context import RelayContext
@@ -46,10 +48,29 @@ SSE_HEADERS = {
 }
 
 
+STOPPED_MESSAGE = (
+    "kimrel: the relay stopped while this answer was streaming; run it again and retry."
+)
+
+
+def shutdown_tail(protocol: ClientProtocol) -> bytes:
+    """The last event of a stream the relay ends because it is stopping, in its protocol."""
+    name, data = ERROR_WIRE[protocol].stopped_event(STOPPED_MESSAGE)
+    return encode_event(name, json.dumps(data))
+
+
+def stream_error(exc: KimrelError, protocol: ClientProtocol) -> bytes:
+    """The event that ends a stream which has already begun, in its protocol (no `event:` line
+    when the protocol names none)."""
+    name, data = ERROR_WIRE[protocol].stream_event(exc)
+    return encode_event(name, data)
+
+
 class StreamAdapter(Protocol):
     """A client protocol's side of a stream: upstream chat-completions events → wire bytes."""
 
-    done: bool  # True once the adapter has said its last word (the pipeline stops reading)
+    @property
+    def done(self) -> bool: ...  # True once the adapter has said its last word (stop reading)
 
     def start(self) -> bytes: ...  # sent at once, before the first upstream event
 
@@ -77,6 +98,7 @@ class Outcome:
 class StreamJob:
     """A route's streaming request, ready to go upstream."""
 
+    protocol: ClientProtocol
     route: str  # as the request log shows it
     model: str  # as the request log shows it
     started: float  # time.monotonic() when the request arrived
@@ -84,7 +106,6 @@ class StreamJob:
     body: dict[str, Any]
     headers: Mapping[str, str]  # forwarded upstream
     out_headers: dict[str, str] = field(default_factory=dict)  # sent to the client
-    shutdown_tail: bytes = b""  # the last event when the relay stops mid-stream
     on_open_error: Callable[[Exception], Response] | None = None  # an upstream refusal → answer
     on_close: Callable[[], None] | None = None  # after the stream ended (e.g. remember it)
 
@@ -140,7 +161,7 @@ async def stream(ctx: RelayContext, job: StreamJob, adapter: StreamAdapter) -> R
         )
 
     return RelayStream(
-        body(), headers=job.out_headers, on_close=close, shutdown_tail=job.shutdown_tail
+        body(), headers=job.out_headers, on_close=close, shutdown_tail=shutdown_tail(job.protocol)
     )
 
 

@@ -20,13 +20,13 @@ from starlette.responses import Response
 
 from kimrel_cli.errors import KimrelError
 from kimrel_cli.protocols.chat_to_responses_stream import ChatToResponsesStream
+from kimrel_cli.protocols.errors import ClientProtocol
 from kimrel_cli.protocols.sse import SSEEvent, encode_events
 from kimrel_cli.relay.context import RelayContext
 from kimrel_cli.relay.forward import (
     error_parts,
     json_response,
     responses_failed_stream,
-    shutdown_tail,
 )
 from kimrel_cli.relay.pipeline import Outcome, StreamJob, stream
 from kimrel_cli.relay.responses_store import input_items
@@ -91,7 +91,7 @@ def _error(
         ctx.record(
             route=request.url.path,
             model=model,
-            status=error_parts(exc, "openai")[0],
+            status=error_parts(exc, ClientProtocol.RESPONSES)[0],
             started=started,
             stream=True,
             error=exc.message,
@@ -102,7 +102,7 @@ def _error(
             model=requested or model,
             created_at=int(time.time()),
         )
-    return failed(ctx, exc, request, model, started, "openai")
+    return failed(ctx, exc, request, model, started, ClientProtocol.RESPONSES)
 
 
 async def responses(request: Request, ctx: RelayContext) -> Response:
@@ -172,6 +172,7 @@ async def responses(request: Request, ctx: RelayContext) -> Response:
             ctx.responses.put(response_id, items + list(final.get("output") or []))
 
     job = StreamJob(
+        protocol=ClientProtocol.RESPONSES,
         route=request.url.path,
         model=logged,
         started=started,
@@ -179,7 +180,6 @@ async def responses(request: Request, ctx: RelayContext) -> Response:
         body=chat_body,
         headers=headers,
         out_headers=out_headers,
-        shutdown_tail=shutdown_tail(request.url.path),
         on_open_error=fail,
         on_close=remember,
     )

@@ -16,9 +16,10 @@ from starlette.responses import Response
 from kimrel_cli.catalogue import MODELS
 from kimrel_cli.errors import KimrelError
 from kimrel_cli.protocols.codex_models import models_response
+from kimrel_cli.protocols.errors import ClientProtocol
 from kimrel_cli.relay.context import RelayContext
 from kimrel_cli.relay.forward import json_response, relay_error_response
-from kimrel_cli.relay.shared import read_json, request_shape
+from kimrel_cli.relay.shared import read_json, request_protocol
 
 # ---- POST /v1/messages/count_tokens ------------------------------------------------------
 
@@ -108,7 +109,7 @@ async def get_model(request: Request, ctx: RelayContext) -> Response:
         if item.get("id") == wanted:
             return json_response(_anthropic_model(item, ctx) if anthropic else item)
     return relay_error_response(
-        "anthropic" if anthropic else "openai",
+        ClientProtocol.ANTHROPIC if anthropic else ClientProtocol.CHAT,
         404,
         f"model {wanted!r} not found",
         code="model_not_found",
@@ -143,7 +144,7 @@ async def event_logging(request: Request, ctx: RelayContext) -> Response:
 
 async def not_found(request: Request, ctx: RelayContext) -> Response:
     return relay_error_response(
-        request_shape(request),
+        request_protocol(request),
         404,
         f"no route {request.method} {request.url.path} on the kimrel relay",
     )

@@ -16,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kimrel_cli.errors import KimrelError
+from kimrel_cli.protocols.errors import ClientProtocol
 from kimrel_cli.relay.context import RelayContext
 from kimrel_cli.relay.forward import error_response, relay_error_response
 from kimrel_cli.relay.pipeline import RelayStream
-from kimrel_cli.relay.security import BodyTooLarge, Shape, shape_for
+from kimrel_cli.relay.security import BodyTooLarge, protocol_for
 
 Handler = Callable[[Request, RelayContext], Awaitable[Response]]
 CHAT_PATH = "/v1/chat/completions"
@@ -27,7 +28,7 @@ MESSAGES_PATH = "/v1/messages"
 
 
 class BadBody(Exception):
-    """The client's request body is not the JSON object the route needs (→ 400 in shape)."""
+    """The client's request body is not the JSON object the route needs (→ 400 in its protocol)."""
 
 
 async def read_json(request: Request) -> dict[str, Any]:
@@ -41,15 +42,15 @@ async def read_json(request: Request) -> dict[str, Any]:
     return data
 
 
-def request_shape(request: Request) -> Shape:
-    return shape_for(request.url.path, request.headers.get("anthropic-version"))
+def request_protocol(request: Request) -> ClientProtocol:
+    return protocol_for(request.url.path, request.headers.get("anthropic-version"))
 
 
-def guarded(handler: Handler, ctx: RelayContext, shape: Shape | None = None) -> Any:
-    """Bind a handler to ctx; turn every failure into an error body in the caller's shape."""
+def guarded(handler: Handler, ctx: RelayContext, protocol: ClientProtocol | None = None) -> Any:
+    """Bind a handler to ctx; turn every failure into an error body in the caller's protocol."""
 
     async def endpoint(request: Request) -> Response:
-        the_shape = shape or request_shape(request)
+        the_protocol = protocol or request_protocol(request)
         ctx.stats.requests += 1
         ctx.stats.in_flight += 1
         started = time.monotonic()
@@ -66,9 +67,9 @@ def guarded(handler: Handler, ctx: RelayContext, shape: Shape | None = None) -> 
             ctx.record(
                 route=request.url.path, model=None, status=400, started=started, error=str(exc)
             )
-            return relay_error_response(the_shape, 400, str(exc))
+            return relay_error_response(the_protocol, 400, str(exc))
         except Exception as exc:
-            response = error_response(exc, the_shape)
+            response = error_response(exc, the_protocol)
             ctx.record(
                 route=request.url.path,
                 model=None,
@@ -111,11 +112,11 @@ def failed(
     request: Request,
     model: str,
     started: float,
-    shape: Shape,
+    protocol: ClientProtocol,
     response: Response | None = None,
 ) -> Response:
-    """The error answer in the caller's shape (or `response`, if given), recorded on the dashboard."""
-    response = response or error_response(exc, shape)
+    """The error answer in the caller's protocol (or `response`, if given), recorded on the dashboard."""
+    response = response or error_response(exc, protocol)
     ctx.record(
         route=request.url.path,
         model=model,
