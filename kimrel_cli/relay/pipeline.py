@@ -273,31 +273,54 @@ class RelayStream(Response):
                 return
 
 
+class _Failed:
+    """The upstream iterator raised: re-raised in the consumer, where the pipeline handles it."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+
+_END = object()
+
+
 async def with_pings(
     events: AsyncIterator[SSEEvent], interval: float
 ) -> AsyncIterator[SSEEvent | None]:
     """Upstream events as they come; None after every `interval` seconds of upstream silence.
 
-    The pending read is never cancelled on a ping (cancelling it would break the iterator).
+    One reader task per stream pulls the upstream events into a small queue (so a ping never
+    cancels a pending read, which would break the iterator); waiting for the next one is a
+    plain `queue.get()` under `asyncio.timeout`, with no task per event.
     """
-    iterator = events.__aiter__()
-    pending: asyncio.Future[SSEEvent] | None = None
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=64)
+
+    async def read() -> None:
+        try:
+            async for event in events:
+                await queue.put(event)
+        except Exception as exc:
+            await queue.put(_Failed(exc))
+            return
+        await queue.put(_END)
+
+    reader = asyncio.ensure_future(read())
     try:
         while True:
-            if pending is None:
-                pending = asyncio.ensure_future(iterator.__anext__())
-            done, _ = await asyncio.wait({pending}, timeout=interval)
-            if not done:
-                yield None
-                continue
-            task, pending = pending, None
             try:
-                event = task.result()
-            except StopAsyncIteration:
+                item = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                try:
+                    async with asyncio.timeout(interval):
+                        item = await queue.get()
+                except TimeoutError:
+                    yield None
+                    continue
+            if item is _END:
                 return
-            yield event
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
     finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
+        reader.cancel()
+        with contextlib.suppress(BaseException):
+            await reader
