@@ -24,6 +24,7 @@ from kimrel_cli.errors import (
     UpstreamError,
 )
 from kimrel_cli.hosted.ratelimit import RateInfo
+from kimrel_cli.protocols.errors import WIRE_CODES
 
 BUY_CREDITS_URL = "https://kimrel.com/my-credits"
 
@@ -31,21 +32,9 @@ _CONTEXT_WORDS = re.compile(r"context (window|length)|prompt is too long", re.IG
 
 _CREDIT_CODES = frozenset({"insufficient_credits", "insufficient_quota", "billing_error"})
 
-# wire code or type → class, checked before the status table
-_BY_CODE: dict[str, type[UpstreamError]] = {
-    "invalid_api_key": InvalidKey,
-    "authentication_error": InvalidKey,
-    "insufficient_credits": InsufficientCredits,
-    "insufficient_quota": InsufficientCredits,
-    "billing_error": InsufficientCredits,
-    "rate_limit_exceeded": RateLimited,
-    "rate_limit_error": RateLimited,
-    "model_not_found": NotFound,
-    "not_found_error": NotFound,
-    "permission_error": PermissionDenied,
-    "overloaded_error": ServerError,
-    "api_error": ServerError,
-}
+# wire code or type → class, checked before the status table (one inbound table for both
+# directions of the relay: protocols/errors.WIRE_CODES)
+_BY_CODE: dict[str, type[UpstreamError]] = {code: cls for code, (cls, _) in WIRE_CODES.items()}
 
 _BY_STATUS: dict[int, type[UpstreamError]] = {
     401: InvalidKey,

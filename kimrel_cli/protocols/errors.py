@@ -22,6 +22,9 @@ Chosen for what each client renders (docs/relay.md "Errors and retries"):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from kimrel_cli.errors import (
@@ -38,6 +41,16 @@ from kimrel_cli.errors import (
 )
 
 Event = tuple[str, dict[str, Any]]
+WireEvent = tuple[str | None, dict[str, Any]]  # (SSE event name, or None for a bare `data:`)
+
+
+class ClientProtocol(Enum):
+    """The wire protocol a relay client speaks; every error table below is keyed by it."""
+
+    ANTHROPIC = "anthropic"  # Messages (Claude Code, the anthropic SDK)
+    CHAT = "chat"  # Chat Completions (the openai SDK, most tools)
+    RESPONSES = "responses"  # Responses (Codex, client.responses)
+
 
 _CLIENT_RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
 
@@ -215,11 +228,14 @@ def responses_failure(exc: KimrelError) -> tuple[str, str]:
     return "server_error", text
 
 
-_WIRE_TO_CLASS: dict[str, tuple[type[UpstreamError], int]] = {
+# The inbound table: a wire error code or type (either protocol's) → (class, status). Read by
+# `error_from_wire` here and by `hosted/errors.classify` for the hosted API's HTTP answers.
+WIRE_CODES: dict[str, tuple[type[UpstreamError], int]] = {
     "invalid_api_key": (InvalidKey, 401),
     "authentication_error": (InvalidKey, 401),
     "insufficient_credits": (InsufficientCredits, 403),
     "insufficient_quota": (InsufficientCredits, 403),
+    "billing_error": (InsufficientCredits, 402),
     "rate_limit_exceeded": (RateLimited, 429),
     "rate_limit_error": (RateLimited, 429),
     "model_not_found": (NotFound, 404),
@@ -239,9 +255,109 @@ def error_from_wire(error: Any) -> UpstreamError:
     code = error.get("code")
     kind = error.get("type")
     for name in (code, kind):
-        if isinstance(name, str) and name in _WIRE_TO_CLASS:
-            cls, status = _WIRE_TO_CLASS[name]
+        if isinstance(name, str) and name in WIRE_CODES:
+            cls, status = WIRE_CODES[name]
             return cls(message, status=status, wire_code=code, wire_type=kind)
     if kind == "invalid_request_error":
         return BadRequest(message, status=400, wire_code=code, wire_type=kind)
     return ServerError(message, status=500, wire_code=code, wire_type=kind)
+
+
+# ---- errors the relay makes itself (bad JSON, unknown route, guards) ----------------------
+
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    421: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    501: "api_error",
+    502: "api_error",
+    504: "timeout_error",
+}
+_OPENAI_TYPES = {
+    400: ("invalid_request_error", "invalid_request"),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("permission_error", "permission_denied"),
+    404: ("invalid_request_error", "not_found"),
+    413: ("invalid_request_error", "request_too_large"),
+    421: ("invalid_request_error", "misdirected_request"),
+    500: ("server_error", "internal_error"),
+    501: ("server_error", "not_implemented"),
+    502: ("server_error", "upstream_unreachable"),
+    504: ("server_error", "timeout"),
+}
+
+
+def anthropic_relay_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
+    kind = _ANTHROPIC_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def openai_relay_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
+    kind, default_code = _OPENAI_TYPES.get(
+        status,
+        ("invalid_request_error", "invalid_request") if status < 500 else ("server_error", None),
+    )
+    return {
+        "error": {"message": message, "type": kind, "param": None, "code": code or default_code}
+    }
+
+
+# ---- the last event of a stream the relay ends because it is stopping --------------------
+
+
+def _anthropic_stopped(message: str) -> WireEvent:
+    return "error", {"type": "error", "error": {"type": "api_error", "message": message}}
+
+
+def _chat_stopped(message: str) -> WireEvent:
+    return None, {"error": {"message": message, "type": "server_error", "code": "relay_stopped"}}
+
+
+def _responses_stopped(message: str) -> WireEvent:
+    response = {
+        "id": "resp_relay_stopped",
+        "object": "response",
+        "status": "failed",
+        "output": [],
+        "error": {"code": "server_error", "message": message},
+    }
+    return "response.failed", {"type": "response.failed", "response": response}
+
+
+def _chat_error_event(exc: KimrelError) -> WireEvent:
+    return None, openai_error_chunk(exc)
+
+
+def _responses_error_event(exc: KimrelError) -> WireEvent:
+    code, message = responses_failure(exc)
+    error = {"code": code, "message": message}
+    response = {"object": "response", "status": "failed", "output": [], "error": error}
+    return "response.failed", {"type": "response.failed", "response": response}
+
+
+@dataclass(frozen=True)
+class ErrorWire:
+    """How one client protocol says an error; a new protocol is one row of `ERROR_WIRE`."""
+
+    answer: Callable[[KimrelError], tuple[int, dict[str, Any], dict[str, str]]]  # HTTP answer
+    relay_body: Callable[[int, str, str | None], dict[str, Any]]  # an error the relay makes
+    stream_event: Callable[[KimrelError], WireEvent]  # ends a stream that has begun
+    stopped_event: Callable[[str], WireEvent]  # ends a stream when the relay stops
+
+
+ERROR_WIRE: dict[ClientProtocol, ErrorWire] = {
+    ClientProtocol.ANTHROPIC: ErrorWire(
+        anthropic_error, anthropic_relay_body, anthropic_error_event, _anthropic_stopped
+    ),
+    ClientProtocol.CHAT: ErrorWire(
+        openai_error, openai_relay_body, _chat_error_event, _chat_stopped
+    ),
+    ClientProtocol.RESPONSES: ErrorWire(
+        openai_error, openai_relay_body, _responses_error_event, _responses_stopped
+    ),
+}

@@ -1,193 +1,31 @@
-"""Upstream plumbing for the routes: streaming responses that close upstream on disconnect,
-keep-alive pings on silence, and errors rendered in the caller's protocol.
-
-`RelayStream` is a small ASGI response: it sends 200 and the body iterator's bytes as they come
-(no buffering), watches for the client going away, and always runs `on_close` (which closes
-the upstream stream) however the response ends.
-"""
+"""Errors rendered in the caller's protocol, before a stream starts and after it has begun,
+and the JSON answers of the routes. The streaming plumbing itself is `pipeline.py`."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.responses import Response
 
-from kimrel_cli.errors import KimrelError, UpstreamUnavailable
-from kimrel_cli.protocols.sse import SSEEvent
-from kimrel_cli.relay.security import Shape, error_body
+from kimrel_cli.errors import KimrelError
+from kimrel_cli.protocols.errors import ERROR_WIRE, ClientProtocol
+from kimrel_cli.relay.pipeline import SSE_HEADERS
+from kimrel_cli.relay.security import error_body
 
 logger = logging.getLogger("kimrel.relay")
-
-SSE_HEADERS = {
-    "cache-control": "no-cache",
-    "x-accel-buffering": "no",
-    "connection": "keep-alive",
-}
-
-
-def _shutdown_tail(path: str) -> bytes:
-    """The last event of a stream the relay ends because it is stopping, in the route's protocol."""
-    message = "kimrel: the relay stopped while this answer was streaming; run it again and retry."
-    if path.endswith("/messages"):
-        data = {"type": "error", "error": {"type": "api_error", "message": message}}
-        return f"event: error\ndata: {json.dumps(data)}\n\n".encode()
-    if path.endswith("/responses"):
-        response = {
-            "id": "resp_relay_stopped",
-            "object": "response",
-            "status": "failed",
-            "output": [],
-            "error": {"code": "server_error", "message": message},
-        }
-        data = {"type": "response.failed", "response": response}
-        return f"event: response.failed\ndata: {json.dumps(data)}\n\n".encode()
-    data = {"error": {"message": message, "type": "server_error", "code": "relay_stopped"}}
-    return f"data: {json.dumps(data)}\n\n".encode()
-
-
-class RelayStream:
-    """A streaming ASGI response that cancels itself on client disconnect and always cleans up.
-
-    While it runs it is registered in its relay's `RelayContext.streams`; `stop()` (called when
-    the relay shuts down) ends it with a final error event in the route's protocol and a clean
-    end of body, so the server has nothing to cancel and prints no traceback. A stream that ends
-    either way is logged as aborted (status 499) by `RelayContext.record`.
-    """
-
-    def __init__(
-        self,
-        body: AsyncIterator[bytes],
-        *,
-        headers: dict[str, str] | None = None,
-        on_close: Callable[[], Awaitable[None]] | None = None,
-        media_type: str = "text/event-stream; charset=utf-8",
-    ) -> None:
-        self.body = body
-        self.headers = {"content-type": media_type, **SSE_HEADERS, **(headers or {})}
-        self.on_close = on_close
-        self.disconnected = False
-        self.stopping = False
-        self._pump: asyncio.Future[None] | None = None
-
-    def stop(self) -> None:
-        """End the stream now (relay shutdown): the client gets a final error event."""
-        self.stopping = True
-        if self._pump is not None and not self._pump.done():
-            self._pump.cancel()
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        from kimrel_cli.relay.context import STREAM_ABORTED
-
-        raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
-        ctx = getattr(getattr(scope.get("app"), "state", None), "ctx", None)
-        streams = getattr(ctx, "streams", None)
-        self._started = False
-        pump = self._pump = asyncio.ensure_future(self._pump_body(send, raw_headers))
-        watch = asyncio.ensure_future(self._watch(receive))
-        if streams is not None:
-            streams.add(self)
-            if getattr(ctx, "stopping", False):
-                self.stop()
-        try:
-            done, _ = await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
-            if watch in done and not pump.done():
-                self.disconnected = True
-                pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError, OSError):
-                await pump
-            if self.stopping and not self.disconnected and pump.cancelled():
-                await self._finish(send, raw_headers, _shutdown_tail(str(scope.get("path", ""))))
-        finally:
-            if streams is not None:
-                streams.discard(self)
-            watch.cancel()
-            pump.cancel()
-            with contextlib.suppress(BaseException):
-                await watch
-            aclose = getattr(self.body, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(BaseException):
-                    await aclose()
-            reason = None
-            if self.disconnected or (self.stopping and pump.cancelled()):
-                reason = "client disconnected" if self.disconnected else "relay stopped"
-            token = STREAM_ABORTED.set(reason)
-            try:
-                if self.on_close is not None:
-                    with contextlib.suppress(BaseException):
-                        await self.on_close()
-            finally:
-                STREAM_ABORTED.reset(token)
-
-    async def _finish(self, send: Any, raw_headers: list[tuple[bytes, bytes]], tail: bytes) -> None:
-        with contextlib.suppress(OSError, RuntimeError):
-            if not self._started:
-                await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
-            await send({"type": "http.response.body", "body": tail, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    async def _pump_body(self, send: Any, raw_headers: list[tuple[bytes, bytes]]) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
-        self._started = True
-        async for chunk in self.body:
-            if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    async def _watch(self, receive: Any) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-
-
-async def with_pings(
-    events: AsyncIterator[SSEEvent], interval: float
-) -> AsyncIterator[SSEEvent | None]:
-    """Upstream events as they come; None after every `interval` seconds of upstream silence.
-
-    The pending read is never cancelled on a ping (cancelling it would break the iterator).
-    """
-    iterator = events.__aiter__()
-    pending: asyncio.Future[SSEEvent] | None = None
-    try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(iterator.__anext__())
-            done, _ = await asyncio.wait({pending}, timeout=interval)
-            if not done:
-                yield None
-                continue
-            task, pending = pending, None
-            try:
-                event = task.result()
-            except StopAsyncIteration:
-                return
-            yield event
-    finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
 
 
 # ---- errors in the caller's shape ----------------------------------------------------------
 
 
-def error_parts(exc: BaseException, shape: Shape) -> tuple[int, dict[str, Any], dict[str, str]]:
+def error_parts(
+    exc: BaseException, protocol: ClientProtocol
+) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, body, headers) for any exception, in the given protocol's error shape."""
     if isinstance(exc, KimrelError):
-        from kimrel_cli.protocols import errors as perrors
-
-        parts = (perrors.anthropic_error if shape == "anthropic" else perrors.openai_error)(exc)
-        status, body = parts[0], parts[1]
-        headers = parts[2] if len(parts) > 2 else {}
-        return int(status), body, {str(k): str(v) for k, v in dict(headers or {}).items()}
+        return ERROR_WIRE[protocol].answer(exc)
     logger.error(
         "relay internal error: %s: %s",
         type(exc).__name__,
@@ -195,48 +33,24 @@ def error_parts(exc: BaseException, shape: Shape) -> tuple[int, dict[str, Any], 
         exc_info=logger.isEnabledFor(logging.DEBUG),
     )
     message = f"kimrel relay internal error ({type(exc).__name__}); run `kimrel --debug serve` for details"
-    return 500, error_body(shape, 500, message), {}
+    return 500, error_body(protocol, 500, message), {}
 
 
-def error_response(exc: BaseException, shape: Shape) -> Response:
-    status, body, headers = error_parts(exc, shape)
+def error_response(exc: BaseException, protocol: ClientProtocol) -> Response:
+    status, body, headers = error_parts(exc, protocol)
     return json_response(body, status, headers)
 
 
 def relay_error_response(
-    shape: Shape, status: int, message: str, code: str | None = None
+    protocol: ClientProtocol, status: int, message: str, code: str | None = None
 ) -> Response:
     """An error made by the relay itself (bad JSON, unknown route, …)."""
-    return json_response(error_body(shape, status, message, code), status)
+    return json_response(error_body(protocol, status, message, code), status)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     return Response(body, status_code=status, headers=headers, media_type="application/json")
-
-
-def anthropic_stream_error(exc: BaseException) -> tuple[str, dict[str, Any]]:
-    """The `event: error` for a failure after an Anthropic stream has started."""
-    if isinstance(exc, KimrelError):
-        from kimrel_cli.protocols import errors as perrors
-
-        event = perrors.anthropic_error_event(exc)
-        if isinstance(event, list):  # a translator-style list of events
-            event = event[0]
-        return event[0], event[1]
-    return "error", error_body("anthropic", 500, f"relay error: {type(exc).__name__}")
-
-
-def openai_stream_error(exc: BaseException) -> Any:
-    """The `data: {"error":…}` payload (dict or JSON text) for a failure after a chat stream began."""
-    if isinstance(exc, KimrelError):
-        from kimrel_cli.protocols import errors as perrors
-
-        chunk = perrors.openai_error_chunk(exc)
-        if isinstance(chunk, bytes):  # already framed as `data: …`
-            return json.loads(chunk.decode().strip().removeprefix("data:").strip())
-        return chunk
-    return error_body("openai", 500, f"relay error: {type(exc).__name__}")
 
 
 def responses_failed_stream(
@@ -275,9 +89,5 @@ def responses_failed_stream(
             ),
         ]
     )
-    headers = {**SSE_HEADERS, **error_parts(exc, "openai")[2]}
+    headers = {**SSE_HEADERS, **error_parts(exc, ClientProtocol.RESPONSES)[2]}
     return Response(body, 200, headers=headers, media_type="text/event-stream; charset=utf-8")
-
-
-def stream_broke(message: str = "upstream stream ended early") -> UpstreamUnavailable:
-    return UpstreamUnavailable(message)

@@ -32,11 +32,10 @@ async def prefetch_images(urls: Iterable[str], ctx: RelayContext) -> dict[str, s
     from kimrel_cli.protocols.images import check_image
 
     async def one(url: str) -> tuple[str, str]:
-        data, content_type = await afetch_image(
+        data, _ = await afetch_image(
             url, timeout=ctx.config.image_timeout, max_bytes=MAX_IMAGE_BYTES
         )
-        checked = check_image(data)  # raises BadRequest for an unknown type or oversize
-        mime = _mime_of(checked) or content_type
+        mime = check_image(data)  # raises BadRequest for an unknown type or oversize
         encoded = base64.b64encode(data).decode("ascii")
         if len(encoded) > MAX_ENCODED_BYTES:
             raise BadRequest(
@@ -47,15 +46,6 @@ async def prefetch_images(urls: Iterable[str], ctx: RelayContext) -> dict[str, s
 
     pairs = await asyncio.gather(*(one(u) for u in unique))
     return dict(pairs)
-
-
-def _mime_of(checked: Any) -> str | None:
-    """The media type from check_image's answer (a string, or a tuple holding one)."""
-    items = checked if isinstance(checked, tuple) else (checked,)
-    for item in items:
-        if isinstance(item, str) and item.startswith("image/"):
-            return item
-    return None
 
 
 def _chat_image_parts(body: dict[str, Any]) -> Iterator[dict[str, Any]]:

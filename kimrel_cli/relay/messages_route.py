@@ -1,72 +1,106 @@
 """`POST /v1/messages`: Anthropic Messages translated to the hosted Chat Completions and back.
 
-Streaming: the upstream stream is opened before any byte goes out (so an upstream error is an
-ordinary HTTP error in Anthropic shape, and the client's retry logic works); then 200, the
-translator's `start()` at once, each upstream chunk translated as it arrives, a `ping` after
-every `ping_interval` seconds of upstream silence, `fail()` on a mid-stream error. The setting
-`relay.messages_upstream = "messages"` forwards to the hosted `/v1/messages` unchanged instead.
+Streaming goes through the pipeline (pipeline.py) with `AnthropicAdapter`: the translator's
+`start()` at once, each upstream chunk translated as it arrives, a `ping` on upstream silence,
+`fail()` on a mid-stream error. The setting `relay.messages_upstream = "messages"` forwards to
+the hosted `/v1/messages` unchanged instead (`AnthropicPassThrough`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kimrel_cli.errors import KimrelError, UpstreamUnavailable
-from kimrel_cli.protocols.sse import encode_events
+from kimrel_cli.catalogue import ModelInfo
+from kimrel_cli.errors import KimrelError
+from kimrel_cli.protocols.chat_to_anthropic_stream import ChatToAnthropicStream
+from kimrel_cli.protocols.errors import ClientProtocol
+from kimrel_cli.protocols.sse import SSEEvent, encode_events
 from kimrel_cli.relay.context import RelayContext
-from kimrel_cli.relay.forward import (
-    RelayStream,
-    anthropic_stream_error,
-    json_response,
-    with_pings,
+from kimrel_cli.relay.forward import json_response
+from kimrel_cli.relay.pipeline import Outcome, StreamJob, stream, stream_error
+from kimrel_cli.relay.shared import (
+    CHAT_PATH,
+    MESSAGES_PATH,
+    cap_output,
+    failed,
+    logged_model,
+    read_json,
+    usage_tokens,
 )
-from kimrel_cli.relay.routes import CHAT_PATH, cap_output, read_json
 
 logger = logging.getLogger("kimrel.relay")
 
-MESSAGES_PATH = "/v1/messages"
+
+class AnthropicAdapter:
+    """Upstream chat completions chunks → Anthropic stream events (the translator's machine)."""
+
+    def __init__(self, tx: ChatToAnthropicStream) -> None:
+        self.tx = tx
+        self.result = Outcome()
+
+    @property
+    def done(self) -> bool:
+        return False  # read until upstream ends: the last chunk may carry the usage
+
+    def start(self) -> bytes:
+        return encode_events(self.tx.start())
+
+    def keepalive(self) -> bytes:
+        return encode_events(self.tx.ping())
+
+    def feed(self, event: SSEEvent) -> bytes:
+        chunk = json.loads(event.data)
+        if isinstance(chunk, dict) and chunk.get("usage"):
+            self.result.tokens_in, self.result.tokens_out = usage_tokens(chunk["usage"])
+        return encode_events(self.tx.feed(chunk))
+
+    def finish(self, upstream_done: bool) -> bytes:
+        return encode_events(self.tx.finish())
+
+    def fail(self, exc: KimrelError) -> bytes:
+        self.result.error = exc.message
+        return encode_events(self.tx.fail(exc))
+
+    def outcome(self) -> Outcome:
+        return self.result
 
 
-# Names the translator's ChatTarget might give each value (its dataclass decides which it takes).
-_TARGET_SYNONYMS = {
-    "model": ("model", "upstream_model", "model_id"),
-    "info": ("info", "model_info"),
-    "max_output_tokens": ("max_output_tokens", "max_tokens", "output_cap", "max_output"),
-    "images": ("images", "fetched_images", "image_data"),
-    "mid_conversation_system": ("mid_conversation_system", "mid_system", "system_mode"),
-}
+class AnthropicPassThrough:
+    """The hosted /v1/messages stream, event by event, as it came."""
 
+    done = False
 
-def make_target(cls: Any, **values: Any) -> Any:
-    """Build the translator's ChatTarget from the values the relay knows, by field name."""
-    import dataclasses
+    def __init__(self) -> None:
+        self.result = Outcome()
 
-    if not dataclasses.is_dataclass(cls):
-        return cls(**values)
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in values.items():
-        for name in _TARGET_SYNONYMS.get(key, (key,)):
-            if name in names:
-                kwargs[name] = value
-                break
-    return cls(**kwargs)
+    def start(self) -> bytes:
+        return b""
 
+    def keepalive(self) -> bytes:
+        return encode_events([("ping", {"type": "ping"})])
 
-def logged_model(requested: str, upstream_id: str) -> str:
-    """The model as the request log shows it: `claude-opus-4-5 → kimi-k2.5` when it was mapped."""
-    if not requested or requested == upstream_id:
-        return upstream_id
-    return f"{requested} → {upstream_id}"
+    def feed(self, event: SSEEvent) -> bytes:
+        name = f"event: {event.event}\n" if event.event else ""
+        lines = "".join(f"data: {line}\n" for line in event.data.split("\n"))
+        return f"{name}{lines}\n".encode()
+
+    def finish(self, upstream_done: bool) -> bytes:
+        return b""
+
+    def fail(self, exc: KimrelError) -> bytes:
+        self.result.error = exc.message
+        return stream_error(exc, ClientProtocol.ANTHROPIC)
+
+    def outcome(self) -> Outcome:
+        return self.result
 
 
 def _new_message_id() -> str:
@@ -80,10 +114,12 @@ async def messages(request: Request, ctx: RelayContext) -> Response:
     upstream_id, info = ctx.resolve_model(requested)
     shown = requested or upstream_id
     logged = logged_model(requested, upstream_id)
-    headers = ctx.forward_headers(request)
-    out_headers = {"x-kimrel-upstream-model": upstream_id}
+
+    def fail(exc: Exception) -> Response:
+        return failed(ctx, exc, request, logged, started, ClientProtocol.ANTHROPIC)
+
     if ctx.settings.messages_upstream == "messages":
-        return await _pass_through(request, ctx, body, upstream_id, info, started, logged)
+        return await _pass_through(request, ctx, body, upstream_id, info, started, logged, fail)
 
     from kimrel_cli.protocols.anthropic_to_chat import (
         ChatTarget,
@@ -95,8 +131,7 @@ async def messages(request: Request, ctx: RelayContext) -> Response:
 
     try:
         images = await prefetch_images(image_urls_to_fetch(body), ctx)
-        target = make_target(
-            ChatTarget,
+        target = ChatTarget(
             model=upstream_id,
             info=info,
             max_output_tokens=ctx.cap(info),
@@ -105,104 +140,52 @@ async def messages(request: Request, ctx: RelayContext) -> Response:
         )
         chat_body, notes = anthropic_to_chat(body, target)
     except KimrelError as exc:
-        return _failed(ctx, exc, request, logged, started)
+        return fail(exc)
     for note in notes:
         logger.debug("messages → chat: %s", note)
     estimate = estimate_anthropic_request_tokens(body)
     message_id = _new_message_id()
+    headers = ctx.forward_headers(request)
+    out_headers = {"x-kimrel-upstream-model": upstream_id}
 
-    if not body.get("stream"):
-        from kimrel_cli.protocols.chat_to_anthropic import chat_to_anthropic
-
-        try:
-            result = await ctx.call(CHAT_PATH, chat_body, headers)
-        except Exception as exc:
-            return _failed(ctx, exc, request, logged, started)
-        answer = chat_to_anthropic(
-            result.data,
-            requested_model=shown,
-            message_id=message_id,
-            input_tokens_estimate=estimate,
-            stop_sequences=body.get("stop_sequences"),
-        )
-        usage = answer.get("usage") or {}
-        ctx.record(
+    if body.get("stream"):
+        tx = ChatToAnthropicStream(model=shown, message_id=message_id, input_tokens=estimate)
+        job = StreamJob(
+            protocol=ClientProtocol.ANTHROPIC,
             route=MESSAGES_PATH,
             model=logged,
-            status=200,
             started=started,
-            tokens_in=usage.get("input_tokens"),
-            tokens_out=usage.get("output_tokens"),
+            upstream_path=CHAT_PATH,
+            body=chat_body,
+            headers=headers,
+            out_headers={"x-kimrel-upstream-model": str(chat_body.get("model"))},
+            on_open_error=fail,
         )
-        return json_response(answer, 200, out_headers)
+        return await stream(ctx, job, AnthropicAdapter(tx))
 
-    return await _stream(
-        request, ctx, chat_body, shown, message_id, estimate, started, headers, logged
-    )
+    from kimrel_cli.protocols.chat_to_anthropic import chat_to_anthropic
 
-
-async def _stream(
-    request: Request,
-    ctx: RelayContext,
-    chat_body: dict[str, Any],
-    shown: str,
-    message_id: str,
-    estimate: int,
-    started: float,
-    headers: dict[str, str],
-    logged: str,
-) -> Response:
-    from kimrel_cli.protocols.chat_to_anthropic_stream import ChatToAnthropicStream
-
-    stack = contextlib.AsyncExitStack()
     try:
-        raw = await stack.enter_async_context(ctx.open_stream(CHAT_PATH, chat_body, headers))
+        result = await ctx.call(CHAT_PATH, chat_body, headers)
     except Exception as exc:
-        await stack.aclose()
-        return _failed(ctx, exc, request, logged, started)
-    tx = ChatToAnthropicStream(model=shown, message_id=message_id, input_tokens=estimate)
-    state: dict[str, Any] = {"error": None, "tin": None, "tout": None}
-
-    async def relay() -> AsyncIterator[bytes]:
-        yield encode_events(tx.start())
-        try:
-            async for event in with_pings(raw.aiter_events(), ctx.config.ping_interval):
-                if event is None:
-                    yield encode_events(tx.ping())
-                    continue
-                if event.data == "[DONE]":
-                    break
-                chunk = json.loads(event.data)
-                if isinstance(chunk, dict) and chunk.get("usage"):
-                    usage = chunk["usage"]
-                    state["tin"] = usage.get("prompt_tokens")
-                    state["tout"] = usage.get("completion_tokens")
-                out = tx.feed(chunk)
-                if out:
-                    yield encode_events(out)
-            yield encode_events(tx.finish())
-        except Exception as exc:
-            state["error"] = exc.message if isinstance(exc, KimrelError) else type(exc).__name__
-            if not isinstance(exc, KimrelError):
-                logger.debug("stream translation failed", exc_info=True)
-                exc = UpstreamUnavailable(f"relay stream failed: {type(exc).__name__}")
-            yield encode_events(tx.fail(exc))
-
-    async def close() -> None:
-        await stack.aclose()
-        ctx.record(
-            route=MESSAGES_PATH,
-            model=logged,
-            status=200,
-            started=started,
-            tokens_in=state["tin"],
-            tokens_out=state["tout"],
-            stream=True,
-            error=state["error"],
-        )
-
-    out_headers = {"x-kimrel-upstream-model": str(chat_body.get("model"))}
-    return RelayStream(relay(), headers=out_headers, on_close=close)  # type: ignore[return-value]
+        return fail(exc)
+    answer = chat_to_anthropic(
+        result.data,
+        requested_model=shown,
+        message_id=message_id,
+        input_tokens_estimate=estimate,
+        stop_sequences=body.get("stop_sequences"),
+    )
+    usage = answer.get("usage") or {}
+    ctx.record(
+        route=MESSAGES_PATH,
+        model=logged,
+        status=200,
+        started=started,
+        tokens_in=usage.get("input_tokens"),
+        tokens_out=usage.get("output_tokens"),
+    )
+    return json_response(answer, 200, out_headers)
 
 
 async def _pass_through(
@@ -210,9 +193,10 @@ async def _pass_through(
     ctx: RelayContext,
     body: dict[str, Any],
     upstream_id: str,
-    info: Any,
+    info: ModelInfo | None,
     started: float,
     logged: str,
+    fail: Callable[[Exception], Response],
 ) -> Response:
     """relay.messages_upstream = "messages": the hosted /v1/messages, body as sent (model and cap fixed)."""
     shown = str(body.get("model") or upstream_id)
@@ -220,39 +204,24 @@ async def _pass_through(
     cap_output(body, ctx.cap(info))
     headers = {**ctx.forward_headers(request), "anthropic-version": "2023-06-01"}
     out_headers = {"x-kimrel-upstream-model": upstream_id}
-    if not body.get("stream"):
-        try:
-            result = await ctx.call(MESSAGES_PATH, body, headers)
-        except Exception as exc:
-            return _failed(ctx, exc, request, logged, started)
-        if isinstance(result.data, dict):
-            result.data["model"] = shown
-        ctx.record(route=MESSAGES_PATH, model=logged, status=200, started=started)
-        return json_response(result.data, 200, out_headers)
-    stack = contextlib.AsyncExitStack()
+    if body.get("stream"):
+        job = StreamJob(
+            protocol=ClientProtocol.ANTHROPIC,
+            route=MESSAGES_PATH,
+            model=logged,
+            started=started,
+            upstream_path=MESSAGES_PATH,
+            body=body,
+            headers=headers,
+            out_headers=out_headers,
+            on_open_error=fail,
+        )
+        return await stream(ctx, job, AnthropicPassThrough())
     try:
-        raw = await stack.enter_async_context(ctx.open_stream(MESSAGES_PATH, body, headers))
+        result = await ctx.call(MESSAGES_PATH, body, headers)
     except Exception as exc:
-        await stack.aclose()
-        return _failed(ctx, exc, request, logged, started)
-
-    async def relay() -> AsyncIterator[bytes]:
-        try:
-            async for piece in raw.aiter_bytes():
-                yield piece
-        except Exception as exc:
-            yield encode_events([anthropic_stream_error(exc)])
-
-    async def close() -> None:
-        await stack.aclose()
-        ctx.record(route=MESSAGES_PATH, model=logged, status=200, started=started, stream=True)
-
-    return RelayStream(relay(), headers=out_headers, on_close=close)  # type: ignore[return-value]
-
-
-def _failed(
-    ctx: RelayContext, exc: Exception, request: Request, model: str, started: float
-) -> Response:
-    from kimrel_cli.relay.routes import failed
-
-    return failed(ctx, exc, request, model, started, "anthropic")
+        return fail(exc)
+    if isinstance(result.data, dict):
+        result.data["model"] = shown
+    ctx.record(route=MESSAGES_PATH, model=logged, status=200, started=started)
+    return json_response(result.data, 200, out_headers)

@@ -9,47 +9,71 @@ conversation for `previous_response_id`. Errors come in OpenAI's shape; a stream
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from kimrel_cli.errors import KimrelError, UpstreamUnavailable
-from kimrel_cli.protocols.sse import encode_events
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kimrel_cli.errors import KimrelError
+from kimrel_cli.protocols.chat_to_responses_stream import ChatToResponsesStream
+from kimrel_cli.protocols.errors import ClientProtocol
+from kimrel_cli.protocols.sse import SSEEvent, encode_events
+from kimrel_cli.relay.context import RelayContext
 from kimrel_cli.relay.forward import (
-    RelayStream,
     error_parts,
     json_response,
     responses_failed_stream,
-    with_pings,
 )
+from kimrel_cli.relay.pipeline import Outcome, StreamJob, stream
 from kimrel_cli.relay.responses_store import input_items
-from kimrel_cli.relay.routes import failed, read_json
-
-if TYPE_CHECKING:
-    from starlette.requests import Request
-    from starlette.responses import Response
-
-    from kimrel_cli.relay.context import RelayContext
+from kimrel_cli.relay.shared import CHAT_PATH, failed, logged_model, read_json
 
 logger = logging.getLogger("kimrel.relay")
-
-CHAT_PATH = "/v1/chat/completions"
 
 
 def _item_ids() -> Any:
     return lambda prefix: f"{prefix}_{secrets.token_hex(12)}"
 
 
-def logged_model(requested: str, upstream_id: str) -> str:
-    """The model as the relay log shows it: a client name mapped to another (a GPT name from
-    Codex's picker) reads `gpt-6-luna → kimi-k2.5`, so the log says what really ran."""
-    if not requested or requested == upstream_id:
-        return upstream_id
-    return f"{requested} → {upstream_id}"
+class ResponsesAdapter:
+    """Upstream chat completions chunks → Responses stream events (the translator's machine)."""
+
+    def __init__(self, tx: ChatToResponsesStream) -> None:
+        self.tx = tx
+        self.error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.tx.done
+
+    def start(self) -> bytes:
+        return encode_events(self.tx.start())
+
+    def keepalive(self) -> bytes:
+        return encode_events(self.tx.keepalive())
+
+    def feed(self, event: SSEEvent) -> bytes:
+        return encode_events(self.tx.feed(json.loads(event.data)))
+
+    def finish(self, upstream_done: bool) -> bytes:
+        return encode_events(self.tx.finish())
+
+    def fail(self, exc: KimrelError) -> bytes:
+        self.error = exc.message
+        return encode_events(self.tx.fail(exc))
+
+    def outcome(self) -> Outcome:
+        final = self.tx.final_response or {}
+        usage = final.get("usage") or {}
+        return Outcome(
+            tokens_in=usage.get("input_tokens"),
+            tokens_out=usage.get("output_tokens"),
+            error=self.error or (final.get("error") or {}).get("message"),
+        )
 
 
 def _error(
@@ -67,7 +91,7 @@ def _error(
         ctx.record(
             route=request.url.path,
             model=model,
-            status=error_parts(exc, "openai")[0],
+            status=error_parts(exc, ClientProtocol.RESPONSES)[0],
             started=started,
             stream=True,
             error=exc.message,
@@ -78,10 +102,10 @@ def _error(
             model=requested or model,
             created_at=int(time.time()),
         )
-    return failed(ctx, exc, request, model, started, "openai")
+    return failed(ctx, exc, request, model, started, ClientProtocol.RESPONSES)
 
 
-async def handle_responses(request: Request, ctx: RelayContext) -> Response:
+async def responses(request: Request, ctx: RelayContext) -> Response:
     from kimrel_cli.protocols.chat_to_responses import chat_to_responses
     from kimrel_cli.protocols.responses_to_chat import (
         ResponsesTarget,
@@ -97,6 +121,10 @@ async def handle_responses(request: Request, ctx: RelayContext) -> Response:
     logged = logged_model(requested, upstream_id)
     response_id = "resp_" + secrets.token_hex(16)
     created_at = int(time.time())
+
+    def fail(exc: Exception) -> Response:
+        return _error(ctx, exc, request, logged, started, bool(body.get("stream")), requested)
+
     try:
         items = input_items(body)
         previous = body.get("previous_response_id")
@@ -108,7 +136,7 @@ async def handle_responses(request: Request, ctx: RelayContext) -> Response:
         target = ResponsesTarget(model=upstream_id, info=info, max_output_tokens=cap, images=images)
         chat_body, rctx, notes = responses_to_chat(translated, target)
     except KimrelError as exc:
-        return _error(ctx, exc, request, logged, started, bool(body.get("stream")), requested)
+        return fail(exc)
     for note in notes:
         logger.debug("responses → chat: %s", note)
     headers = ctx.forward_headers(request)
@@ -118,7 +146,7 @@ async def handle_responses(request: Request, ctx: RelayContext) -> Response:
         try:
             result = await ctx.call(CHAT_PATH, chat_body, headers)
         except Exception as exc:
-            return _error(ctx, exc, request, logged, started, bool(body.get("stream")), requested)
+            return fail(exc)
         answer = chat_to_responses(
             result.data, rctx, response_id=response_id, created_at=created_at, item_ids=_item_ids()
         )
@@ -134,56 +162,25 @@ async def handle_responses(request: Request, ctx: RelayContext) -> Response:
         )
         return json_response(answer, 200, out_headers)
 
-    from kimrel_cli.protocols.chat_to_responses_stream import ChatToResponsesStream
-
-    stack = contextlib.AsyncExitStack()
-    try:
-        raw = await stack.enter_async_context(ctx.open_stream(CHAT_PATH, chat_body, headers))
-    except Exception as exc:
-        await stack.aclose()
-        return _error(ctx, exc, request, logged, started, bool(body.get("stream")), requested)
     tx = ChatToResponsesStream(
         rctx, response_id=response_id, created_at=created_at, item_ids=_item_ids()
     )
-    state: dict[str, Any] = {"error": None}
 
-    async def relay() -> AsyncIterator[bytes]:
-        yield encode_events(tx.start())
-        try:
-            async for event in with_pings(raw.aiter_events(), ctx.config.ping_interval):
-                if event is None:
-                    yield encode_events(tx.keepalive())
-                    continue
-                if event.data == "[DONE]":
-                    break
-                out = tx.feed(json.loads(event.data))
-                if out:
-                    yield encode_events(out)
-                if tx.done:
-                    break
-            yield encode_events(tx.finish())
-        except Exception as exc:
-            if not isinstance(exc, KimrelError):
-                logger.debug("responses stream translation failed", exc_info=True)
-                exc = UpstreamUnavailable(f"relay stream failed: {type(exc).__name__}")
-            state["error"] = exc.message
-            yield encode_events(tx.fail(exc))
-
-    async def close() -> None:
-        await stack.aclose()
+    def remember() -> None:
         final = tx.final_response
-        usage = (final or {}).get("usage") or {}
         if final is not None and final.get("status") != "failed":
             ctx.responses.put(response_id, items + list(final.get("output") or []))
-        ctx.record(
-            route=request.url.path,
-            model=logged,
-            status=200,
-            started=started,
-            tokens_in=usage.get("input_tokens"),
-            tokens_out=usage.get("output_tokens"),
-            stream=True,
-            error=state["error"] or ((final or {}).get("error") or {}).get("message"),
-        )
 
-    return RelayStream(relay(), headers=out_headers, on_close=close)  # type: ignore[return-value]
+    job = StreamJob(
+        protocol=ClientProtocol.RESPONSES,
+        route=request.url.path,
+        model=logged,
+        started=started,
+        upstream_path=CHAT_PATH,
+        body=chat_body,
+        headers=headers,
+        out_headers=out_headers,
+        on_open_error=fail,
+        on_close=remember,
+    )
+    return await stream(ctx, job, ResponsesAdapter(tx))

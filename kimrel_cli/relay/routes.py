@@ -1,18 +1,12 @@
-"""The relay's routes other than Messages: chat pass-through, models, health, count_tokens,
-the Responses mount, Claude Code's side requests, and 404 in the path's protocol.
+"""The relay's small routes: models, health, count_tokens, Claude Code's side requests, and 404
+in the path's protocol. Chat completions, Messages and Responses each have their own module.
 
 Each handler takes (request, ctx); `app.py` binds them to a RelayContext and wraps every one in
-`guarded`, so no exception ever reaches Starlette's plain-text 500.
+`shared.guarded`, so no exception ever reaches Starlette's plain-text 500.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
-import re
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,237 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kimrel_cli.catalogue import MODELS
-from kimrel_cli.errors import KimrelError, UpstreamUnavailable
+from kimrel_cli.errors import KimrelError
 from kimrel_cli.protocols.codex_models import models_response
-from kimrel_cli.protocols.sse import DONE, encode_data
+from kimrel_cli.protocols.errors import ClientProtocol
 from kimrel_cli.relay.context import RelayContext
-from kimrel_cli.relay.forward import (
-    RelayStream,
-    error_response,
-    json_response,
-    openai_stream_error,
-    relay_error_response,
-)
-from kimrel_cli.relay.security import BodyTooLarge, Shape, shape_for
-
-logger = logging.getLogger("kimrel.relay")
-
-Handler = Callable[[Request, RelayContext], Awaitable[Response]]
-CHAT_PATH = "/v1/chat/completions"
-_FINISHED = re.compile(r'"finish_reason"\s*:\s*"')
-
-
-class BadBody(Exception):
-    """The client's request body is not the JSON object the route needs (→ 400 in shape)."""
-
-
-async def read_json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadBody("request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise BadBody("request body must be a JSON object")
-    return data
-
-
-def request_shape(request: Request) -> Shape:
-    return shape_for(request.url.path, request.headers.get("anthropic-version"))
-
-
-def guarded(handler: Handler, ctx: RelayContext, shape: Shape | None = None) -> Any:
-    """Bind a handler to ctx; turn every failure into an error body in the caller's shape."""
-
-    async def endpoint(request: Request) -> Response:
-        the_shape = shape or request_shape(request)
-        ctx.stats.requests += 1
-        ctx.stats.in_flight += 1
-        started = time.monotonic()
-        streaming = False
-        try:
-            response = await handler(request, ctx)
-            if isinstance(response, RelayStream):  # still in flight until the stream ends
-                streaming = True
-                response.on_close = _then_done(response.on_close, ctx)
-            return response
-        except BodyTooLarge:
-            raise
-        except BadBody as exc:
-            ctx.record(
-                route=request.url.path, model=None, status=400, started=started, error=str(exc)
-            )
-            return relay_error_response(the_shape, 400, str(exc))
-        except Exception as exc:
-            response = error_response(exc, the_shape)
-            ctx.record(
-                route=request.url.path,
-                model=None,
-                status=response.status_code,
-                started=started,
-                error=exc.message if isinstance(exc, KimrelError) else type(exc).__name__,
-            )
-            return response
-        finally:
-            if not streaming:
-                ctx.stats.in_flight -= 1
-
-    return endpoint
-
-
-def _then_done(on_close: Callable[[], Awaitable[None]] | None, ctx: RelayContext) -> Any:
-    async def close() -> None:
-        try:
-            if on_close is not None:
-                await on_close()
-        finally:
-            ctx.stats.in_flight -= 1
-
-    return close
-
-
-def cap_output(body: dict[str, Any], cap: int | None) -> None:
-    """Lower max_tokens / max_completion_tokens to the model's output cap (in place)."""
-    if cap is None:
-        return
-    for key in ("max_tokens", "max_completion_tokens"):
-        value = body.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > cap:
-            body[key] = cap
-
-
-def _usage_tokens(usage: Any) -> tuple[int | None, int | None]:
-    if not isinstance(usage, dict):
-        return None, None
-    return usage.get("prompt_tokens"), usage.get("completion_tokens")
-
-
-# ---- POST /v1/chat/completions: pass-through -------------------------------------------
-
-
-async def chat_completions(request: Request, ctx: RelayContext) -> Response:
-    started = time.monotonic()
-    body = await read_json(request)
-    requested = str(body.get("model") or "")
-    upstream_id, info = ctx.resolve_model(requested)
-    body["model"] = upstream_id
-    cap_output(body, ctx.cap(info))
-    headers = ctx.forward_headers(request)
-    shown = requested or upstream_id
-    if info is not None and info.images:
-        from kimrel_cli.relay.images import chat_image_urls, inline_chat_images, prefetch_images
-
-        urls = chat_image_urls(body)
-        if urls:
-            try:
-                inline_chat_images(body, await prefetch_images(urls, ctx))
-            except KimrelError as exc:
-                return failed(ctx, exc, request, shown, started, "openai")
-    out_headers = {"x-kimrel-upstream-model": upstream_id}
-    if not body.get("stream"):
-        try:
-            result = await ctx.call(CHAT_PATH, body, headers)
-        except Exception as exc:
-            return failed(ctx, exc, request, shown, started, "openai")
-        data = result.data
-        if isinstance(data, dict):
-            data["model"] = shown
-            tin, tout = _usage_tokens(data.get("usage"))
-        else:
-            tin = tout = None
-        ctx.record(
-            route=CHAT_PATH,
-            model=shown,
-            status=200,
-            started=started,
-            tokens_in=tin,
-            tokens_out=tout,
-        )
-        return json_response(data, 200, out_headers)
-
-    wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-    stack = contextlib.AsyncExitStack()
-    try:
-        raw = await stack.enter_async_context(ctx.open_stream(CHAT_PATH, body, headers))
-    except Exception as exc:
-        await stack.aclose()
-        return failed(ctx, exc, request, shown, started, "openai")
-    state: dict[str, Any] = {"status": 200, "error": None, "tin": None, "tout": None}
-    rename = shown != upstream_id
-
-    async def relay() -> AsyncIterator[bytes]:
-        finished = False
-        try:
-            async for event in raw.aiter_events():
-                data = event.data
-                if data == "[DONE]":
-                    yield DONE
-                    return
-                if not finished and _FINISHED.search(data):
-                    finished = True
-                if rename or '"usage"' in data or '"error"' in data:
-                    chunk = json.loads(data)
-                    if isinstance(chunk, dict):
-                        if "error" in chunk:
-                            state["error"] = "upstream error mid-stream"
-                            yield encode_data(chunk)
-                            return
-                        if chunk.get("usage"):
-                            state["tin"], state["tout"] = _usage_tokens(chunk["usage"])
-                            if not chunk.get("choices") and not wants_usage:
-                                continue
-                        if rename:
-                            chunk["model"] = shown
-                            data = json.dumps(chunk, ensure_ascii=False, separators=(",", ":"))
-                yield encode_data(data)
-            if finished:  # the upstream (or its client) ended without [DONE]: end it properly
-                yield DONE
-                return
-            state["error"] = "upstream stream ended early"
-            yield encode_data(
-                openai_stream_error(UpstreamUnavailable("upstream stream ended early"))
-            )
-        except Exception as exc:
-            state["error"] = getattr(exc, "message", type(exc).__name__)
-            yield encode_data(openai_stream_error(exc))
-
-    async def close() -> None:
-        await stack.aclose()
-        ctx.record(
-            route=CHAT_PATH,
-            model=shown,
-            status=state["status"],
-            started=started,
-            tokens_in=state["tin"],
-            tokens_out=state["tout"],
-            stream=True,
-            error=state["error"],
-        )
-
-    return RelayStream(relay(), headers=out_headers, on_close=close)  # type: ignore[return-value]
-
-
-def failed(
-    ctx: RelayContext,
-    exc: Exception,
-    request: Request,
-    model: str,
-    started: float,
-    shape: Shape,
-    response: Response | None = None,
-) -> Response:
-    """The error answer in the caller's shape (or `response`, if given), recorded on the dashboard."""
-    response = response or error_response(exc, shape)
-    ctx.record(
-        route=request.url.path,
-        model=model,
-        status=response.status_code,
-        started=started,
-        error=exc.message if isinstance(exc, KimrelError) else type(exc).__name__,
-    )
-    return response
-
+from kimrel_cli.relay.forward import json_response, relay_error_response
+from kimrel_cli.relay.shared import read_json, request_protocol
 
 # ---- POST /v1/messages/count_tokens ------------------------------------------------------
 
@@ -340,7 +109,7 @@ async def get_model(request: Request, ctx: RelayContext) -> Response:
         if item.get("id") == wanted:
             return json_response(_anthropic_model(item, ctx) if anthropic else item)
     return relay_error_response(
-        "anthropic" if anthropic else "openai",
+        ClientProtocol.ANTHROPIC if anthropic else ClientProtocol.CHAT,
         404,
         f"model {wanted!r} not found",
         code="model_not_found",
@@ -373,17 +142,9 @@ async def event_logging(request: Request, ctx: RelayContext) -> Response:
     return json_response({})
 
 
-async def responses(request: Request, ctx: RelayContext) -> Response:
-    try:
-        from kimrel_cli.relay.responses_route import handle_responses
-    except ImportError:
-        return relay_error_response("openai", 501, "the Responses API route is not built yet")
-    return await handle_responses(request, ctx)
-
-
 async def not_found(request: Request, ctx: RelayContext) -> Response:
     return relay_error_response(
-        request_shape(request),
+        request_protocol(request),
         404,
         f"no route {request.method} {request.url.path} on the kimrel relay",
     )

@@ -1,8 +1,8 @@
 """The relay's guards, as pure ASGI middleware: Host check, local token, body limit, opt-in CORS.
 
-Each rejection is answered in the wire shape of the path's protocol (`shape_for`): Anthropic's
-`{"type":"error","error":{…}}` on Messages paths or when `anthropic-version` is sent, OpenAI's
-`{"error":{…}}` elsewhere. Order (outermost first): HostGuard → Cors → TokenGuard → BodyLimit.
+Each rejection is answered in the wire shape of the request's protocol (`protocol_for`, rows in
+`PATH_PROTOCOLS`; shapes in `protocols/errors.ERROR_WIRE`): Anthropic's `{"type":"error",…}` on
+Messages paths or when `anthropic-version` is sent, OpenAI's `{"error":{…}}` elsewhere. Order (outermost first): HostGuard → Cors → TokenGuard → BodyLimit.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import hmac
 import ipaddress
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Literal
+from typing import Any
+
+from kimrel_cli.protocols.errors import ERROR_WIRE, ClientProtocol
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -19,83 +21,56 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-Shape = Literal["anthropic", "openai"]
 REASON_KEY = "kimrel.reason"  # a rejection's short reason, for the request log (dashboard.py)
 
 # Routes anyone on the machine may reach without the token (they say nothing secret).
 OPEN_ROUTES = {("GET", "/health"), ("HEAD", "/health"), ("HEAD", "/")}
 
-_ANTHROPIC_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    421: "invalid_request_error",
-    429: "rate_limit_error",
-    500: "api_error",
-    501: "api_error",
-    502: "api_error",
-    504: "timeout_error",
-}
-_OPENAI_TYPES = {
-    400: ("invalid_request_error", "invalid_request"),
-    401: ("invalid_request_error", "invalid_api_key"),
-    403: ("permission_error", "permission_denied"),
-    404: ("invalid_request_error", "not_found"),
-    413: ("invalid_request_error", "request_too_large"),
-    421: ("invalid_request_error", "misdirected_request"),
-    500: ("server_error", "internal_error"),
-    501: ("server_error", "not_implemented"),
-    502: ("server_error", "upstream_unreachable"),
-    504: ("server_error", "timeout"),
+# Path fragments → the protocol whose error shape a request gets (after `anthropic-version`).
+PATH_PROTOCOLS: dict[str, ClientProtocol] = {
+    "/messages": ClientProtocol.ANTHROPIC,
+    "/responses": ClientProtocol.RESPONSES,
 }
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers") or ():
         if key.lower() == name:
-            return value.decode("latin-1")
+            return str(value.decode("latin-1"))
     return None
 
 
-def shape_for(path: str, anthropic_version: str | None) -> Shape:
-    """Which protocol's error shape a request gets: by path, then by the anthropic-version header."""
-    if "/messages" in path or anthropic_version:
-        return "anthropic"
-    return "openai"
+def protocol_for(path: str, anthropic_version: str | None) -> ClientProtocol:
+    """Which protocol's error shape a request gets: `anthropic-version` sent, else by path."""
+    if anthropic_version:
+        return ClientProtocol.ANTHROPIC
+    for fragment, protocol in PATH_PROTOCOLS.items():
+        if fragment in path:
+            return protocol
+    return ClientProtocol.CHAT
 
 
-def shape_of_scope(scope: Scope) -> Shape:
-    return shape_for(scope.get("path", ""), _header(scope, b"anthropic-version"))
+def protocol_of_scope(scope: Scope) -> ClientProtocol:
+    return protocol_for(scope.get("path", ""), _header(scope, b"anthropic-version"))
 
 
-def error_body(shape: Shape, status: int, message: str, code: str | None = None) -> dict[str, Any]:
+def error_body(
+    protocol: ClientProtocol, status: int, message: str, code: str | None = None
+) -> dict[str, Any]:
     """A relay-made error body in the given protocol's shape."""
-    if shape == "anthropic":
-        kind = _ANTHROPIC_TYPES.get(
-            status, "invalid_request_error" if status < 500 else "api_error"
-        )
-        return {"type": "error", "error": {"type": kind, "message": message}}
-    kind, default_code = _OPENAI_TYPES.get(
-        status,
-        ("invalid_request_error", "invalid_request") if status < 500 else ("server_error", None),
-    )
-    return {
-        "error": {"message": message, "type": kind, "param": None, "code": code or default_code}
-    }
+    return ERROR_WIRE[protocol].relay_body(status, message, code)
 
 
 async def send_error(
     send: Send,
-    shape: Shape,
+    protocol: ClientProtocol,
     status: int,
     message: str,
     *,
     code: str | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    body = json.dumps(error_body(shape, status, message, code)).encode()
+    body = json.dumps(error_body(protocol, status, message, code)).encode()
     raw = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
@@ -162,13 +137,13 @@ class HostGuard:
         host = _header(scope, b"host")
         if host is None:
             scope[REASON_KEY] = "rejected: no Host header"
-            await send_error(send, shape_of_scope(scope), 400, "missing Host header")
+            await send_error(send, protocol_of_scope(scope), 400, "missing Host header")
             return
         if not is_loopback_host(host):
             scope[REASON_KEY] = f"rejected: Host {host!r} is not a loopback name"
             await send_error(
                 send,
-                shape_of_scope(scope),
+                protocol_of_scope(scope),
                 421,
                 f"Host {host!r} is not a loopback name; the relay answers only localhost",
                 code="invalid_host",
@@ -203,7 +178,7 @@ class TokenGuard:
         )
         await send_error(
             send,
-            shape_of_scope(scope),
+            protocol_of_scope(scope),
             401,
             "missing or wrong local relay token: send it as 'Authorization: Bearer <token>' or "
             "'x-api-key: <token>' (print it with: kimrel serve token)",
@@ -269,7 +244,7 @@ class BodyLimit:
         scope[REASON_KEY] = f"rejected: body over the {mb:g} MB limit"
         await send_error(
             send,
-            shape_of_scope(scope),
+            protocol_of_scope(scope),
             413,
             f"request body is larger than the relay's limit of {mb:g} MB",
         )

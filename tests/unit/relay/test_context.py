@@ -8,8 +8,7 @@ from starlette.requests import Request
 from kimrel_cli.config import Settings
 from kimrel_cli.relay.context import RelayConfig, RelayContext, public_url
 from kimrel_cli.relay.dashboard import RequestLog
-from kimrel_cli.relay.messages_route import make_target
-from kimrel_cli.relay.routes import cap_output
+from kimrel_cli.relay.shared import cap_output
 
 
 def ctx(**settings) -> RelayContext:
@@ -78,16 +77,3 @@ def test_public_url_drops_credentials_and_query():
         == "https://kimrel.com:8443/api"
     )
     assert public_url("http://127.0.0.1:5000/api") == "http://127.0.0.1:5000/api"
-
-
-def test_make_target_fills_whatever_field_names_the_target_has():
-    from dataclasses import dataclass
-
-    @dataclass
-    class Target:
-        model: str
-        model_info: object = None
-        max_tokens: int | None = None
-
-    target = make_target(Target, model="kimi-k2", info="INFO", max_output_tokens=5, images={})
-    assert target == Target(model="kimi-k2", model_info="INFO", max_tokens=5)

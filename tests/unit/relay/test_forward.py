@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from kimrel_cli.protocols.sse import SSEEvent
-from kimrel_cli.relay.forward import RelayStream, with_pings
+from kimrel_cli.relay.pipeline import RelayStream, with_pings
 
 
 async def slow_events(delays):

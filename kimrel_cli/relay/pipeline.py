@@ -1,0 +1,326 @@
+"""The one streaming pipeline every streaming route hands its work to.
+
+`stream(ctx, job, adapter)` opens the upstream SSE stream before any byte goes out (so an
+upstream error is an ordinary HTTP error in the caller's protocol, and the client's retry logic
+works), then answers 200 with a `RelayStream`: the adapter's `start()`, each upstream event fed
+to the adapter's state machine as it arrives, a keep-alive after every `ping_interval` seconds
+of upstream silence, the adapter's `fail()` on a mid-stream failure, `finish()` at the end.
+
+`RelayStream` is a starlette `Response` that sends the body as it comes (no buffering), watches
+for the client going away (which closes the upstream stream and logs the request as 499), ends
+with the protocol's error event when the relay stops (`RelayContext.stop_streams`), and always
+records the request on the dashboard however the stream ends.
+
+A client protocol plugs in with a `StreamAdapter`: five small methods that turn upstream events
+into wire bytes. The adapters for the real protocols live next to their routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from starlette.responses import Response
+
+from kimrel_cli.errors import KimrelError, UpstreamUnavailable
+from kimrel_cli.protocols.errors import ERROR_WIRE, ClientProtocol
+from kimrel_cli.protocols.sse import SSEEvent, encode_event
+
+if TYPE_CHECKING:
+    from kimrel_cli.relay.context import RelayContext
+
+logger = logging.getLogger("kimrel.relay")
+
+Scope = Any
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[Any], Awaitable[None]]
+
+SSE_MEDIA_TYPE = "text/event-stream"
+SSE_HEADERS = {
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+    "connection": "keep-alive",
+}
+
+
+STOPPED_MESSAGE = (
+    "kimrel: the relay stopped while this answer was streaming; run it again and retry."
+)
+
+
+def shutdown_tail(protocol: ClientProtocol) -> bytes:
+    """The last event of a stream the relay ends because it is stopping, in its protocol."""
+    name, data = ERROR_WIRE[protocol].stopped_event(STOPPED_MESSAGE)
+    return encode_event(name, json.dumps(data))
+
+
+def stream_error(exc: KimrelError, protocol: ClientProtocol) -> bytes:
+    """The event that ends a stream which has already begun, in its protocol (no `event:` line
+    when the protocol names none)."""
+    name, data = ERROR_WIRE[protocol].stream_event(exc)
+    return encode_event(name, data)
+
+
+class StreamAdapter(Protocol):
+    """A client protocol's side of a stream: upstream chat-completions events → wire bytes."""
+
+    @property
+    def done(self) -> bool: ...  # True once the adapter has said its last word (stop reading)
+
+    def start(self) -> bytes: ...  # sent at once, before the first upstream event
+
+    def feed(self, event: SSEEvent) -> bytes: ...  # one upstream event (never `[DONE]`)
+
+    def keepalive(self) -> bytes: ...  # upstream silent for `ping_interval` seconds
+
+    def finish(self, upstream_done: bool) -> bytes: ...  # upstream ended (`[DONE]` seen or not)
+
+    def fail(self, exc: KimrelError) -> bytes: ...  # a failure after the stream began
+
+    def outcome(self) -> Outcome: ...  # for the request log, once the stream has ended
+
+
+@dataclass
+class Outcome:
+    """What the request log says about a finished stream."""
+
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class StreamJob:
+    """A route's streaming request, ready to go upstream."""
+
+    protocol: ClientProtocol
+    route: str  # as the request log shows it
+    model: str  # as the request log shows it
+    started: float  # time.monotonic() when the request arrived
+    upstream_path: str
+    body: dict[str, Any]
+    headers: Mapping[str, str]  # forwarded upstream
+    out_headers: dict[str, str] = field(default_factory=dict)  # sent to the client
+    on_open_error: Callable[[Exception], Response] | None = None  # an upstream refusal → answer
+    on_close: Callable[[], None] | None = None  # after the stream ended (e.g. remember it)
+
+
+async def stream(ctx: RelayContext, job: StreamJob, adapter: StreamAdapter) -> Response:
+    """Open the upstream stream and answer with the adapter's translation of it."""
+    stack = contextlib.AsyncExitStack()
+    try:
+        raw = await stack.enter_async_context(
+            ctx.open_stream(job.upstream_path, job.body, job.headers)
+        )
+    except Exception as exc:
+        await stack.aclose()
+        if job.on_open_error is None:
+            raise
+        return job.on_open_error(exc)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield adapter.start()
+        try:
+            upstream_done = False
+            async for event in with_pings(raw.aiter_events(), ctx.config.ping_interval):
+                if event is None:
+                    yield adapter.keepalive()
+                    continue
+                if event.data == "[DONE]":
+                    upstream_done = True
+                    break
+                yield adapter.feed(event)
+                if adapter.done:
+                    break
+            yield adapter.finish(upstream_done)
+        except Exception as exc:
+            if not isinstance(exc, KimrelError):
+                logger.debug("stream translation failed", exc_info=True)
+                exc = UpstreamUnavailable(f"relay stream failed: {type(exc).__name__}")
+            yield adapter.fail(exc)
+
+    async def close() -> None:
+        await stack.aclose()
+        if job.on_close is not None:
+            job.on_close()
+        outcome = adapter.outcome()
+        ctx.record(
+            route=job.route,
+            model=job.model,
+            status=200,
+            started=job.started,
+            tokens_in=outcome.tokens_in,
+            tokens_out=outcome.tokens_out,
+            stream=True,
+            error=outcome.error,
+        )
+
+    return RelayStream(
+        body(), headers=job.out_headers, on_close=close, shutdown_tail=shutdown_tail(job.protocol)
+    )
+
+
+class RelayStream(Response):
+    """A streaming response that cancels itself on client disconnect and always cleans up.
+
+    While it runs it is registered in its relay's `RelayContext.streams`; `stop()` (called when
+    the relay shuts down) ends it with `shutdown_tail` and a clean end of body, so the server has
+    nothing to cancel and prints no traceback. A stream that ends either way is logged as
+    aborted (status 499) by `RelayContext.record`.
+    """
+
+    media_type = SSE_MEDIA_TYPE
+
+    def __init__(
+        self,
+        body: AsyncIterator[bytes],
+        *,
+        headers: Mapping[str, str] | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+        shutdown_tail: bytes = b"",
+        status_code: int = 200,
+    ) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body_iterator = body
+        self.init_headers({**SSE_HEADERS, **(headers or {})})
+        self.on_close = on_close
+        self.shutdown_tail = shutdown_tail
+        self.disconnected = False
+        self.stopping = False
+        self._started = False
+        self._pump: asyncio.Future[None] | None = None
+
+    def stop(self) -> None:
+        """End the stream now (relay shutdown): the client gets `shutdown_tail`."""
+        self.stopping = True
+        if self._pump is not None and not self._pump.done():
+            self._pump.cancel()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from kimrel_cli.relay.context import STREAM_ABORTED
+
+        ctx = getattr(getattr(scope.get("app"), "state", None), "ctx", None)
+        streams: set[Any] | None = getattr(ctx, "streams", None)
+        pump = self._pump = asyncio.ensure_future(self._pump_body(send))
+        watch = asyncio.ensure_future(self._watch(receive))
+        if streams is not None:
+            streams.add(self)
+            if getattr(ctx, "stopping", False):
+                self.stop()
+        try:
+            done, _ = await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
+            if watch in done and not pump.done():
+                self.disconnected = True
+                pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await pump
+            if self.stopping and not self.disconnected and pump.cancelled():
+                await self._finish(send, self.shutdown_tail)
+        finally:
+            if streams is not None:
+                streams.discard(self)
+            watch.cancel()
+            pump.cancel()
+            with contextlib.suppress(BaseException):
+                await watch
+            aclose = getattr(self.body_iterator, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(BaseException):
+                    await aclose()
+            reason = None
+            if self.disconnected or (self.stopping and pump.cancelled()):
+                reason = "client disconnected" if self.disconnected else "relay stopped"
+            token = STREAM_ABORTED.set(reason)
+            try:
+                if self.on_close is not None:
+                    with contextlib.suppress(BaseException):
+                        await self.on_close()
+            finally:
+                STREAM_ABORTED.reset(token)
+
+    async def _finish(self, send: Send, tail: bytes) -> None:
+        with contextlib.suppress(OSError, RuntimeError):
+            if not self._started:
+                await send(self._start_message())
+            await send({"type": "http.response.body", "body": tail, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _start_message(self) -> dict[str, Any]:
+        return {
+            "type": "http.response.start",
+            "status": self.status_code,
+            "headers": self.raw_headers,
+        }
+
+    async def _pump_body(self, send: Send) -> None:
+        await send(self._start_message())
+        self._started = True
+        async for chunk in self.body_iterator:
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _watch(self, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+
+
+class _Failed:
+    """The upstream iterator raised: re-raised in the consumer, where the pipeline handles it."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+
+_END = object()
+
+
+async def with_pings(
+    events: AsyncIterator[SSEEvent], interval: float
+) -> AsyncIterator[SSEEvent | None]:
+    """Upstream events as they come; None after every `interval` seconds of upstream silence.
+
+    One reader task per stream pulls the upstream events into a small queue (so a ping never
+    cancels a pending read, which would break the iterator); waiting for the next one is a
+    plain `queue.get()` under `asyncio.timeout`, with no task per event.
+    """
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=64)
+
+    async def read() -> None:
+        try:
+            async for event in events:
+                await queue.put(event)
+        except Exception as exc:
+            await queue.put(_Failed(exc))
+            return
+        await queue.put(_END)
+
+    reader = asyncio.ensure_future(read())
+    try:
+        while True:
+            try:
+                item = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                try:
+                    async with asyncio.timeout(interval):
+                        item = await queue.get()
+                except TimeoutError:
+                    yield None
+                    continue
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+    finally:
+        reader.cancel()
+        with contextlib.suppress(BaseException):
+            await reader
