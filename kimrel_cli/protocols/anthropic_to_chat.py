@@ -15,12 +15,11 @@ from typing import Any
 
 from kimrel_cli.catalogue import ModelInfo
 from kimrel_cli.errors import BadRequest
+from kimrel_cli.protocols.chat_hub import NO_REASONING, NO_VISION, cap_tokens
 from kimrel_cli.protocols.ids import decode_tool_id
 from kimrel_cli.protocols.images import checked_data_url_from_base64
 
 BILLING_PREFIX = "x-anthropic-billing-header:"
-NO_VISION = "[image omitted: model has no vision]"
-NO_REASONING = "(no reasoning recorded)"
 _TOOL_DROP = (
     "cache_control",
     "defer_loading",
@@ -53,13 +52,6 @@ class ChatTarget:
     thinking_default: bool = False  # a request without `thinking` (Anthropic: no thinking)
     temperature_mode: str = "scale"  # or "pass"
     images: Mapping[str, str] = field(default_factory=dict)
-
-
-def cap_tokens(requested: Any, cap: int | None) -> int | None:
-    """The output limit to send: the request's, capped at the model's; the cap when absent."""
-    if isinstance(requested, int) and not isinstance(requested, bool) and requested > 0:
-        return min(requested, cap) if cap else requested
-    return cap
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kimrel_cli.errors import KimrelError, UpstreamUnavailable
-from kimrel_cli.protocols.chat_to_anthropic import SIGNATURE, anthropic_usage, stop_reason_for
+from kimrel_cli.protocols.chat_hub import (
+    SIGNATURE,
+    anthropic_usage,
+    fallback_call_id,
+    stop_reason_for,
+)
 from kimrel_cli.protocols.errors import anthropic_error_event, error_from_wire
 from kimrel_cli.protocols.ids import encode_tool_id
 
@@ -118,7 +123,7 @@ class ChatToAnthropicStream:
 
     def _start_call(self, call: _Call) -> list[Event]:
         self._tool_emitted = True
-        upstream_id = call.id or f"functions.{call.name}:{call.index}"
+        upstream_id = call.id or fallback_call_id(call.name, call.index)
         events = self._start(
             "tool",
             {

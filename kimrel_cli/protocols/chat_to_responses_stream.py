@@ -18,8 +18,11 @@ from kimrel_cli.errors import (
     KimrelError,
     UpstreamUnavailable,
 )
-from kimrel_cli.protocols.chat_to_responses import (
+from kimrel_cli.protocols.chat_hub import (
+    ResponsesContext,
+    client_call_id,
     custom_input,
+    fallback_call_id,
     message_item,
     reasoning_item,
     response_object,
@@ -28,7 +31,6 @@ from kimrel_cli.protocols.chat_to_responses import (
     tool_item,
 )
 from kimrel_cli.protocols.errors import error_from_wire, responses_failure
-from kimrel_cli.protocols.responses_to_chat import ResponsesContext, client_call_id
 
 Event = tuple[str, dict[str, Any]]
 
@@ -218,7 +220,7 @@ class ChatToResponsesStream:
         slot.output_index = self._next_output
         self._next_output += 1
         slot.item_id = self.item_ids("fc")
-        slot.upstream_id = slot.upstream_id or f"functions.{slot.name}:{slot.upstream_index}"
+        slot.upstream_id = slot.upstream_id or fallback_call_id(slot.name, slot.upstream_index)
         call_id = client_call_id(self.response_id, slot.upstream_id)
         item = tool_item(slot.item_id, call_id, slot.name, "", self.ctx, status="in_progress")
         if "arguments" in item:

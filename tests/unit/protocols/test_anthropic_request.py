@@ -17,11 +17,11 @@ from kimrel_cli.errors import (
 )
 from kimrel_cli.protocols import errors as wire
 from kimrel_cli.protocols.anthropic_to_chat import (
-    NO_VISION,
     ChatTarget,
     anthropic_to_chat,
     image_urls_to_fetch,
 )
+from kimrel_cli.protocols.chat_hub import NO_VISION
 from kimrel_cli.protocols.chat_to_anthropic import chat_to_anthropic
 from kimrel_cli.protocols.ids import decode_tool_id, encode_tool_id
 from kimrel_cli.protocols.tokens import estimate_anthropic_request_tokens

@@ -14,16 +14,10 @@ from openai.types.responses import ResponseStreamEvent
 
 from kimrel_cli.catalogue import MODELS
 from kimrel_cli.errors import BadRequest, InsufficientCredits
+from kimrel_cli.protocols.chat_hub import client_call_id, decode_reasoning, encode_reasoning
 from kimrel_cli.protocols.chat_to_responses import chat_to_responses
 from kimrel_cli.protocols.chat_to_responses_stream import ChatToResponsesStream
-from kimrel_cli.protocols.responses_to_chat import (
-    INTERRUPTED,
-    ResponsesTarget,
-    client_call_id,
-    decode_reasoning,
-    encode_reasoning,
-    responses_to_chat,
-)
+from kimrel_cli.protocols.responses_to_chat import INTERRUPTED, ResponsesTarget, responses_to_chat
 
 from .invariants import check_responses_stream
 
