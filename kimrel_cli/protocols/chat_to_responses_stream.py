@@ -35,11 +35,6 @@ from kimrel_cli.protocols.errors import error_from_wire, responses_failure
 Event = tuple[str, dict[str, Any]]
 
 
-def failure_code(error: KimrelError) -> tuple[str, str]:
-    """(code, message) for response.failed: the shared table in protocols/errors.py (R2.2)."""
-    return responses_failure(error)
-
-
 @dataclass
 class _Text:
     kind: str  # "reasoning" | "message"
@@ -379,7 +374,7 @@ class ChatToResponsesStream:
         """response.failed with {code, message}; nothing after it."""
         if self.done:
             return []
-        code, message = failure_code(error)
+        code, message = responses_failure(error)
         response = self._snapshot(
             "failed", error={"code": code, "message": message}, usage=responses_usage(self._usage)
         )

@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 
 from kimrel_cli.errors import BadRequest
 
 MAX_ORIGINAL_BYTES = 6 * 1024 * 1024
 MAX_ENCODED_BYTES = 8 * 1024 * 1024
-_DATA_URL = re.compile(
-    r"^data:(?P<type>[\w.+/-]*)(?P<params>(;[^,;]*)*?);base64,(?P<data>.*)$", re.S
-)
 
 
 def sniff_image_type(data: bytes) -> str | None:
@@ -57,25 +53,6 @@ def check_image(data: bytes) -> str:
 
 def data_url(data: bytes, media_type: str) -> str:
     return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def parse_data_url(url: str) -> tuple[str, bytes]:
-    """(declared media type, bytes) of a base64 data URL, or BadRequest."""
-    match = _DATA_URL.match(url)
-    if not match:
-        raise BadRequest(
-            "image data URLs must be base64 (data:image/...;base64,...)",
-            wire_code="invalid_request",
-        )
-    if len(match.group("data")) > MAX_ENCODED_BYTES:
-        raise BadRequest(
-            "encoded image payload exceeds the 8 MB forwarding limit",
-            wire_code="encoded_image_too_large",
-        )
-    try:
-        return match.group("type"), base64.b64decode(match.group("data"), validate=False)
-    except (binascii.Error, ValueError):
-        raise BadRequest("image data is not valid base64", wire_code="invalid_request") from None
 
 
 def checked_data_url_from_base64(b64: str) -> str:

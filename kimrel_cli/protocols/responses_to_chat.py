@@ -25,19 +25,6 @@ from kimrel_cli.protocols.chat_hub import (
 )
 
 INTERRUPTED = "(no output: call was interrupted)"
-HOSTED_TOOLS = frozenset(
-    {
-        "web_search",
-        "web_search_preview",
-        "file_search",
-        "image_generation",
-        "code_interpreter",
-        "computer_use_preview",
-        "computer_use",
-        "mcp",
-        "tool_search",
-    }
-)
 ECHO_FIELDS = (
     "instructions",
     "tools",
