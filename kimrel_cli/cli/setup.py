@@ -226,7 +226,7 @@ def codex(
       kimrel setup codex --yes && codex --profile kimi-k2-6\n
       kimrel setup codex --default --model kimi-k2.6 --yes
     """
-    from kimrel_cli.catalogue import MODELS
+    from kimrel_cli.catalogue import MODELS, model_for_profile
     from kimrel_cli.cli.output import warn
     from kimrel_cli.config import load_settings
     from kimrel_cli.errors import SetupError
@@ -239,10 +239,8 @@ def codex(
         warn("codex is not installed (npm install -g @openai/codex); writing the current format")
     models = tuple(MODELS)
     if profile is not None:
-        wanted = (
-            profile.replace("-6", ".6").replace("-5", ".5") if profile not in MODELS else profile
-        )
-        if wanted not in MODELS:
+        wanted = model_for_profile(profile)
+        if wanted is None:
             raise SetupError(f"unknown model {profile!r}", hint="One of: " + ", ".join(MODELS))
         models = (wanted,)
     if model is not None:

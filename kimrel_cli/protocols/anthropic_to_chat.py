@@ -15,7 +15,7 @@ from typing import Any
 
 from kimrel_cli.catalogue import ModelInfo
 from kimrel_cli.errors import BadRequest
-from kimrel_cli.protocols.chat_hub import NO_REASONING, NO_VISION, cap_tokens
+from kimrel_cli.protocols.chat_hub import NO_REASONING, NO_VISION, cap_tokens, output_cap
 from kimrel_cli.protocols.ids import decode_tool_id
 from kimrel_cli.protocols.images import checked_data_url_from_base64
 
@@ -47,7 +47,7 @@ class ChatTarget:
 
     model: str
     info: ModelInfo | None = None
-    max_output_tokens: int | None = 8192  # None: no known cap (unknown model)
+    max_output_tokens: int | None = None  # None: the catalogue's for `info` (none if unknown)
     mid_conversation_system: str = "keep"  # or "fold"
     thinking_default: bool = False  # a request without `thinking` (Anthropic: no thinking)
     temperature_mode: str = "scale"  # or "pass"
@@ -429,7 +429,7 @@ def anthropic_to_chat(
 
     out: dict[str, Any] = {"model": target.model, "messages": messages}
     requested = body.get("max_tokens")
-    cap = target.max_output_tokens
+    cap = output_cap(target.max_output_tokens, info)
     max_tokens = cap_tokens(requested, cap)
     if max_tokens is not None:
         out["max_tokens"] = max_tokens

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kimrel_cli.catalogue import ModelInfo
+
 NO_REASONING = "(no reasoning recorded)"
 NO_VISION = "[image omitted: model has no vision]"
 
@@ -35,6 +37,14 @@ def cap_tokens(requested: Any, cap: int | None) -> int | None:
     if isinstance(requested, int) and not isinstance(requested, bool) and requested > 0:
         return min(requested, cap) if cap else requested
     return cap
+
+
+def output_cap(cap: int | None, info: ModelInfo | None) -> int | None:
+    """The output cap a target stands for: the one the relay set, else the catalogue's for the
+    model (with settings' limits applied by whoever built `info`); None for an unknown model."""
+    if cap is not None:
+        return cap
+    return info.max_output_tokens if info is not None else None
 
 
 def fallback_call_id(name: str, index: int) -> str:

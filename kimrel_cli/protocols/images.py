@@ -12,6 +12,9 @@ from kimrel_cli.errors import BadRequest
 
 MAX_ORIGINAL_BYTES = 6 * 1024 * 1024
 MAX_ENCODED_BYTES = 8 * 1024 * 1024
+_ENCODED_TOO_LARGE = (
+    f"encoded image payload exceeds the {MAX_ENCODED_BYTES // 1048576} MB forwarding limit"
+)
 
 
 def sniff_image_type(data: bytes) -> str | None:
@@ -40,12 +43,12 @@ def check_image(data: bytes) -> str:
         )
     if len(data) > MAX_ORIGINAL_BYTES:
         raise BadRequest(
-            f"image is {len(data) / 1048576:.1f} MB; the limit is 6 MB",
+            f"image is {len(data) / 1048576:.1f} MB; the limit is {MAX_ORIGINAL_BYTES // 1048576} MB",
             wire_code="invalid_request",
         )
     if encoded_size(len(data)) > MAX_ENCODED_BYTES:
         raise BadRequest(
-            "encoded image payload exceeds the 8 MB forwarding limit",
+            _ENCODED_TOO_LARGE,
             wire_code="encoded_image_too_large",
         )
     return media_type
@@ -59,7 +62,7 @@ def checked_data_url_from_base64(b64: str) -> str:
     """A data URL for base64 image data, with the type taken from the bytes and limits checked."""
     if len(b64) > MAX_ENCODED_BYTES:
         raise BadRequest(
-            "encoded image payload exceeds the 8 MB forwarding limit",
+            _ENCODED_TOO_LARGE,
             wire_code="encoded_image_too_large",
         )
     try:

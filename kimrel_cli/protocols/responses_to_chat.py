@@ -21,6 +21,7 @@ from kimrel_cli.protocols.chat_hub import (
     ResponsesContext,
     cap_tokens,
     decode_reasoning,
+    output_cap,
     upstream_call_id,
 )
 
@@ -61,7 +62,7 @@ _DROPPED = (
 class ResponsesTarget:
     model: str
     info: ModelInfo | None = None
-    max_output_tokens: int | None = 8192  # None: no known cap (unknown model)
+    max_output_tokens: int | None = None  # None: the catalogue's for `info` (none if unknown)
     images: Mapping[str, str] = field(default_factory=dict)
     history: tuple[dict[str, Any], ...] = ()
 
@@ -487,7 +488,7 @@ def responses_to_chat(
         messages.insert(0, {"role": "system", "content": system})
 
     requested = body.get("max_output_tokens")
-    cap = target.max_output_tokens
+    cap = output_cap(target.max_output_tokens, info)
     max_tokens = cap_tokens(requested, cap)
     if max_tokens is not None:
         out["max_tokens"] = max_tokens

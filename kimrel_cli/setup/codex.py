@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kimrel_cli.catalogue import MODELS
+from kimrel_cli.catalogue import MODELS, profile_name
 from kimrel_cli.errors import ConfigError, SetupError
 
 PROVIDER = "kimrel"
@@ -28,10 +28,6 @@ RESPONSES_SINCE = (0, 95, 0)
 def codex_home() -> Path:
     base = os.environ.get("CODEX_HOME")
     return Path(base) if base else Path.home() / ".codex"
-
-
-def profile_name(model: str) -> str:
-    return model.replace(".", "-")
 
 
 @dataclass(frozen=True)

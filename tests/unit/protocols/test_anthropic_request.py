@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from kimrel_cli.catalogue import MODELS
+from kimrel_cli.catalogue import MODELS, get_model
 from kimrel_cli.errors import (
     BadRequest,
     InsufficientCredits,
@@ -537,3 +537,10 @@ def test_count_tokens_counts_system_tools_and_images_not_just_text():
         }
     )
     assert full > text_only + 1000 + 1600
+
+
+def test_without_a_cap_the_target_takes_the_catalogue_limit_of_its_model():
+    raised = get_model("kimi-k2.6", {"kimi-k2.6": {"max_output_tokens": 16384}})
+    body = req([{"role": "user", "content": "hi"}], max_tokens=50_000)
+    assert chat(body, ChatTarget(model="kimi-k2.6", info=raised))["max_tokens"] == 16384
+    assert chat(body, ChatTarget(model="kimi-k9"))["max_tokens"] == 50_000  # unknown: no cap
