@@ -267,9 +267,8 @@ def custom_input(arguments: str) -> str:
         value = json.loads(arguments)
     except ValueError:
         return arguments
-    if isinstance(value, dict) and isinstance(value.get("input"), str):
-        return value["input"]
-    return arguments
+    raw = value.get("input") if isinstance(value, dict) else None
+    return raw if isinstance(raw, str) else arguments
 
 
 def status_for(finish_reason: str | None) -> tuple[str, dict[str, Any] | None]:

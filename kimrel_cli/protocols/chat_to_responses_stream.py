@@ -112,7 +112,7 @@ class ChatToResponsesStream:
             item = {"id": item_id, "type": "reasoning", "summary": [], "status": "in_progress"}
             events.append(self._event("response.output_item.added", output_index=index, item=item))
             if self.ctx.summary_mode == "summary":
-                part = {"type": "summary_text", "text": ""}
+                part: dict[str, Any] = {"type": "summary_text", "text": ""}
                 events.append(
                     self._event(
                         "response.reasoning_summary_part.added",
@@ -164,7 +164,7 @@ class ChatToResponsesStream:
         if opened.kind == "reasoning":
             item = reasoning_item(opened.item_id, opened.text, self.ctx, status=status)
             if self.ctx.summary_mode == "summary":
-                part = {"type": "summary_text", "text": opened.text}
+                part: dict[str, Any] = {"type": "summary_text", "text": opened.text}
                 events.append(
                     self._event(
                         "response.reasoning_summary_text.done",
@@ -211,8 +211,9 @@ class ChatToResponsesStream:
         return events
 
     # tool calls
-    def _add_slot(self, slot: _Slot) -> list[Event]:
-        slot.output_index = self._next_output
+    def _add_slot(self, slot: _Slot) -> tuple[list[Event], int]:
+        """Add the call's output item: the events, and its output index."""
+        index = slot.output_index = self._next_output
         self._next_output += 1
         slot.item_id = self.item_ids("fc")
         slot.upstream_id = slot.upstream_id or fallback_call_id(slot.name, slot.upstream_index)
@@ -220,12 +221,10 @@ class ChatToResponsesStream:
         item = tool_item(slot.item_id, call_id, slot.name, "", self.ctx, status="in_progress")
         if "arguments" in item:
             item["arguments"] = ""
-        events = [
-            self._event("response.output_item.added", output_index=slot.output_index, item=item)
-        ]
+        events = [self._event("response.output_item.added", output_index=index, item=item)]
         if slot.args and self._streams_arguments(slot):
             events.append(self._args_delta(slot, slot.args))
-        return events
+        return events, index
 
     def _streams_arguments(self, slot: _Slot) -> bool:
         return slot.name not in self.ctx.custom_tools and slot.name != "local_shell"
@@ -249,7 +248,7 @@ class ChatToResponsesStream:
         piece = str(function.get("arguments") or "")
         if slot.output_index is None:
             slot.args += piece
-            return self._add_slot(slot) if slot.name else []
+            return self._add_slot(slot)[0] if slot.name else []
         slot.args += piece
         if piece and self._streams_arguments(slot):
             return [self._args_delta(slot, piece)]
@@ -259,12 +258,15 @@ class ChatToResponsesStream:
         events: list[Event] = []
         if slot.output_index is None:
             slot.name = slot.name or "unknown_tool"
-            events += self._add_slot(slot)
+            added, index = self._add_slot(slot)
+            events += added
+        else:
+            index = slot.output_index
         call_id = client_call_id(self.response_id, slot.upstream_id)
         item = tool_item(
             slot.item_id, call_id, slot.name, slot.args or "{}", self.ctx, status=status
         )
-        ids = {"item_id": slot.item_id, "output_index": slot.output_index}
+        ids = {"item_id": slot.item_id, "output_index": index}
         if item["type"] == "custom_tool_call":
             raw = custom_input(slot.args)
             events.append(self._event("response.custom_tool_call_input.delta", **ids, delta=raw))
@@ -278,10 +280,8 @@ class ChatToResponsesStream:
                     name=item["name"],
                 )
             )
-        self._output[slot.output_index] = item  # type: ignore[index]
-        events.append(
-            self._event("response.output_item.done", output_index=slot.output_index, item=item)
-        )
+        self._output[index] = item
+        events.append(self._event("response.output_item.done", output_index=index, item=item))
         return events
 
     # feeding

@@ -357,9 +357,9 @@ def _repair(messages: list[dict[str, Any]], thinking: bool) -> list[dict[str, An
             if thinking and not message.get("reasoning_content"):
                 message["reasoning_content"] = NO_REASONING
             for call in calls:
+                answered = outputs.pop(call["id"], None)
                 repaired.append(
-                    outputs.pop(call["id"], None)
-                    or {"role": "tool", "tool_call_id": call["id"], "content": INTERRUPTED}
+                    answered or {"role": "tool", "tool_call_id": call["id"], "content": INTERRUPTED}
                 )
     return repaired
 
