@@ -160,7 +160,12 @@ def test_pdf_document_is_refused_text_document_kept():
 
 def tool_turn(result_blocks, calls=("functions.Bash:0",)):
     uses = [
-        {"type": "tool_use", "id": encode_tool_id(c, MSG_ID), "name": "Bash", "input": {"command": "ls"}}
+        {
+            "type": "tool_use",
+            "id": encode_tool_id(c, MSG_ID),
+            "name": "Bash",
+            "input": {"command": "ls"},
+        }
         for c in calls
     ]
     return req(
