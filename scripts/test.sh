@@ -6,6 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q -e '.[test]' 2>&1 | grep -v -e 'WARNING: Running pip as' -e 'notice' || true
 python3 -m ruff check kimrel_cli tests benchmarks || exit 1
+python3 -m ruff format --check kimrel_cli tests benchmarks || exit 1
 python3 -m mypy || exit 1  # [tool.mypy] in pyproject.toml: which packages, strict
 inner='
 if command -v gnome-keyring-daemon >/dev/null; then
