@@ -22,9 +22,11 @@ from pathlib import Path
 
 import httpx
 
+from kimrel_cli.simulator import DEMO_KEY
+
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "kr-local-bench"
-KEY = "sk-sim-demo"
+KEY = DEMO_KEY
 PROMPT = "Benchmark prompt: say something of moderate length please."
 
 

@@ -110,6 +110,18 @@ def get_model(
     return replace(info, **changes) if changes else info
 
 
+def profile_name(model_id: str) -> str:
+    """A model's Codex profile name: `kimi-k2.6` → `kimi-k2-6` (`codex --profile` rejects dots)."""
+    return model_id.replace(".", "-")
+
+
+def model_for_profile(name: str) -> str | None:
+    """The model a Codex profile name stands for (a model id is accepted too); None if unknown."""
+    if name in MODELS:
+        return name
+    return next((model for model in MODELS if profile_name(model) == name), None)
+
+
 def credits_for(model_id: str) -> int:
     """Credits one successful request to `model_id` costs (1 for models not in the table)."""
     info = MODELS.get(model_id)

@@ -37,8 +37,10 @@ if [ "$pip_rc" -ne 0 ]; then
   say "pip install failed (exit $pip_rc; its messages are above)"
   exit 1
 fi
-say "installed in $((SECONDS - started)) s; linting (ruff check)"
+say "installed in $((SECONDS - started)) s; linting (ruff check, ruff format --check, mypy)"
 "$py" -m ruff check kimrel_cli tests benchmarks || exit 1
+"$py" -m ruff format --check kimrel_cli tests benchmarks || exit 1
+"$py" -m mypy || exit 1  # [tool.mypy] in pyproject.toml: which packages, strict
 
 say "running pytest $*"
 export KIMREL_TEST_PYTHON=$py

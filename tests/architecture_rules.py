@@ -5,7 +5,8 @@ feeds them forbidden snippets to prove each rule can fail.
 
 Rings, innermost first: core (0) → services (1) → features (2) → cli (3). Imports point inward;
 features never import each other; nothing imports the CLI; the simulator never imports the
-translators; `protocols/` imports only pure standard-library modules and calls no I/O builtins.
+translators; `protocols/` imports only pure standard-library modules and calls no I/O builtins;
+a translator never imports another translator: what two of them share lives in the chat hub.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ PURE_ALLOWED = {
 PURE_ALLOWED_PACKAGES = ("kimrel_cli.protocols", "kimrel_cli.errors", "kimrel_cli.catalogue")
 IMPURE_CALLS = {"open", "print", "input", "exec", "eval", "compile", "__import__", "breakpoint"}
 SIMULATOR_MAY_USE = {"kimrel_cli.protocols", "kimrel_cli.protocols.sse"}
+# Modules of protocols/ that are not translators; any other module there is one.
+PROTOCOLS_SHARED = {"chat_hub", "errors", "ids", "sse", "images", "tokens", "codex_models"}
 
 
 class UnknownPackage(Exception):
@@ -189,4 +192,24 @@ def simulator_violations(
         Violation(own, f"imports a translator ({name})")
         for name in imported_modules(source, own, is_package=is_package, modules=modules)
         if name.startswith("kimrel_cli.protocols") and name not in SIMULATOR_MAY_USE
+    ]
+
+
+def _translator_of(name: str) -> str | None:
+    """`kimrel_cli.protocols.anthropic_to_chat(.x)` → `anthropic_to_chat`; None if no translator."""
+    parts = name.split(".")
+    if len(parts) < 3 or parts[:2] != ["kimrel_cli", "protocols"]:
+        return None
+    return None if parts[2] in PROTOCOLS_SHARED else parts[2]
+
+
+def translator_violations(
+    source: str, own: str, *, is_package: bool = False, modules: frozenset[str] | None = None
+) -> list[Violation]:
+    """In protocols/, no module imports a translator other than itself (shared code: chat_hub)."""
+    mine = _translator_of(own)
+    return [
+        Violation(own, f"imports another translator ({name}); share it through chat_hub")
+        for name in imported_modules(source, own, is_package=is_package, modules=modules)
+        if _translator_of(name) not in (None, mine)
     ]

@@ -17,6 +17,7 @@ from tests.architecture_rules import (
     purity_violations,
     ring_of,
     simulator_violations,
+    translator_violations,
 )
 
 PACKAGE = Path(__file__).resolve().parent.parent / "kimrel_cli"
@@ -51,6 +52,11 @@ def test_every_top_level_module_is_in_a_ring():
 @pytest.mark.parametrize("path", sorted((PACKAGE / "protocols").glob("*.py")), ids=lambda p: p.name)
 def test_protocols_modules_are_pure(path):
     assert check(purity_violations, path) == []
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "protocols").glob("*.py")), ids=lambda p: p.name)
+def test_translators_share_code_only_through_the_hub(path):
+    assert check(translator_violations, path) == []
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kimrel_cli.catalogue import MODELS, credits_for, get_model
+from kimrel_cli.catalogue import credits_for, get_model
 from kimrel_cli.hosted.client import Client
 
 
@@ -175,7 +175,3 @@ def image_part(
         except OSError as exc:
             raise BadRequest(f"cannot read {path}: {exc.strerror}") from None
     return {"type": "image_url", "image_url": {"url": data_url(data, check_image(data))}}
-
-
-def model_choices() -> list[str]:
-    return list(MODELS)

@@ -53,10 +53,11 @@ def chat(
     settings = load_settings()
     if simulate:
         from kimrel_cli.servers import bind_socket, start_in_thread
+        from kimrel_cli.simulator import DEMO_KEY
         from kimrel_cli.simulator.app import SimulatorSettings, create_app
 
         server = start_in_thread(create_app(SimulatorSettings(fault=simulate_fault)), bind_socket())
-        client = Client("sk-sim-demo", server.url + "/api", max_retries=1)
+        client = Client(DEMO_KEY, server.url + "/api", max_retries=1)
     else:
         from kimrel_cli.accounts.registry import resolve_key
 

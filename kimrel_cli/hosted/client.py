@@ -134,13 +134,13 @@ class BaseClient:
         return wait
 
     @staticmethod
-    def stream_body(body: Mapping[str, Any], *, chat: bool) -> dict[str, Any]:
+    def stream_body(body: Mapping[str, Any]) -> dict[str, Any]:
+        """A chat request body for streaming, with usage in the last chunk."""
         out = dict(body)
         out["stream"] = True
-        if chat:
-            options = dict(out.get("stream_options") or {})
-            options.setdefault("include_usage", True)
-            out["stream_options"] = options
+        options = dict(out.get("stream_options") or {})
+        options.setdefault("include_usage", True)
+        out["stream_options"] = options
         return out
 
 
@@ -216,21 +216,6 @@ class ChatStream:
         self._response.close()
 
 
-class MessagesStream(ChatStream):
-    """Anthropic stream events as (event name, data) pairs."""
-
-    def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:  # type: ignore[override]
-        for event in self.events():
-            error = _stream_error(event, self.headers, self._base)
-            if error is not None:
-                raise error
-            try:
-                data = json.loads(event.data)
-            except ValueError:
-                continue
-            yield (event.event or data.get("type", "")), data
-
-
 class Client(BaseClient):
     """Synchronous client (CLI commands, the chat REPL)."""
 
@@ -301,11 +286,6 @@ class Client(BaseClient):
             "POST", "/v1/chat/completions", {**body, "stream": False}, headers=headers
         )
 
-    def messages(
-        self, body: Mapping[str, Any], *, headers: Mapping[str, str] | None = None
-    ) -> Result:
-        return self.request("POST", "/v1/messages", {**body, "stream": False}, headers=headers)
-
     @contextlib.contextmanager
     def stream_chat(
         self, body: Mapping[str, Any], *, headers: Mapping[str, str] | None = None
@@ -313,24 +293,12 @@ class Client(BaseClient):
         response = self._send(
             "POST",
             "/v1/chat/completions",
-            self.stream_body(body, chat=True),
+            self.stream_body(body),
             stream=True,
             headers=headers,
         )
         try:
             yield ChatStream(response, self)
-        finally:
-            response.close()
-
-    @contextlib.contextmanager
-    def stream_messages(
-        self, body: Mapping[str, Any], *, headers: Mapping[str, str] | None = None
-    ) -> Iterator[MessagesStream]:
-        response = self._send(
-            "POST", "/v1/messages", self.stream_body(body, chat=False), stream=True, headers=headers
-        )
-        try:
-            yield MessagesStream(response, self)
         finally:
             response.close()
 
@@ -431,26 +399,6 @@ class AsyncClient(BaseClient):
         started = time.monotonic()
         response = await self._send(method, path, body, headers=headers)
         return _result(self, response, started)
-
-    async def list_models(self) -> Result:
-        return await self.request("GET", "/v1/models")
-
-    async def credits(self) -> Result:
-        return await self.request("GET", "/user/credits")
-
-    async def chat(
-        self, body: Mapping[str, Any], *, headers: Mapping[str, str] | None = None
-    ) -> Result:
-        return await self.request(
-            "POST", "/v1/chat/completions", {**body, "stream": False}, headers=headers
-        )
-
-    async def messages(
-        self, body: Mapping[str, Any], *, headers: Mapping[str, str] | None = None
-    ) -> Result:
-        return await self.request(
-            "POST", "/v1/messages", {**body, "stream": False}, headers=headers
-        )
 
     @contextlib.asynccontextmanager
     async def open_stream(

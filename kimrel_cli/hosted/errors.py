@@ -172,6 +172,7 @@ def error_from_response(status: int, body: Any, headers: Mapping[str, str]) -> U
     rate = RateInfo.from_headers(headers)
     wait = _rate_limit_wait(headers, rate) if cls is RateLimited else None
     raw = message or f"HTTP {status}"
+    hint: str | None
     if code == "context_length_exceeded":
         text, hint = (
             raw,

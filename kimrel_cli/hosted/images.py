@@ -12,8 +12,9 @@ from urllib.parse import urlparse
 import httpx
 
 from kimrel_cli.errors import BadRequest
+from kimrel_cli.protocols.images import MAX_ORIGINAL_BYTES
 
-MAX_IMAGE_BYTES = 6 * 1024 * 1024
+MAX_IMAGE_BYTES = MAX_ORIGINAL_BYTES  # the hosted API's limit, checked again on the bytes
 
 
 def _check_url(url: str) -> None:
@@ -30,7 +31,7 @@ def _too_large(max_bytes: int) -> BadRequest:
     return BadRequest(
         f"the image is larger than {max_bytes // (1024 * 1024)} MB",
         wire_code="image_too_large",
-        hint="Images may be at most 6 MB; send a smaller one.",
+        hint=f"Images may be at most {MAX_IMAGE_BYTES // (1024 * 1024)} MB; send a smaller one.",
     )
 
 

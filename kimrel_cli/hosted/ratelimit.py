@@ -44,8 +44,3 @@ class RateInfo:
             remaining=_int(lower.get("x-ratelimit-remaining")),
             reset=_int(lower.get("x-ratelimit-reset")),
         )
-
-    def seconds_until_reset(self, now: float) -> float | None:
-        if self.reset is None:
-            return None
-        return max(0.0, self.reset - now)

@@ -44,5 +44,5 @@ class Backoff:
             if retry_after > self.max_wait:
                 return None
             return min(max(retry_after, 0.0), self.maximum)
-        ceiling = min(self.maximum, self.base * (2**attempt))
+        ceiling = min(self.maximum, self.base * (2.0**attempt))
         return ceiling * (0.5 + random() / 2)

@@ -15,12 +15,11 @@ from typing import Any
 
 from kimrel_cli.catalogue import ModelInfo
 from kimrel_cli.errors import BadRequest
+from kimrel_cli.protocols.chat_hub import NO_REASONING, NO_VISION, cap_tokens, output_cap
 from kimrel_cli.protocols.ids import decode_tool_id
 from kimrel_cli.protocols.images import checked_data_url_from_base64
 
 BILLING_PREFIX = "x-anthropic-billing-header:"
-NO_VISION = "[image omitted: model has no vision]"
-NO_REASONING = "(no reasoning recorded)"
 _TOOL_DROP = (
     "cache_control",
     "defer_loading",
@@ -48,24 +47,17 @@ class ChatTarget:
 
     model: str
     info: ModelInfo | None = None
-    max_output_tokens: int | None = 8192  # None: no known cap (unknown model)
+    max_output_tokens: int | None = None  # None: the catalogue's for `info` (none if unknown)
     mid_conversation_system: str = "keep"  # or "fold"
     thinking_default: bool = False  # a request without `thinking` (Anthropic: no thinking)
     temperature_mode: str = "scale"  # or "pass"
     images: Mapping[str, str] = field(default_factory=dict)
 
 
-def cap_tokens(requested: Any, cap: int | None) -> int | None:
-    """The output limit to send: the request's, capped at the model's; the cap when absent."""
-    if isinstance(requested, int) and not isinstance(requested, bool) and requested > 0:
-        return min(requested, cap) if cap else requested
-    return cap
-
-
-def _blocks(content: Any) -> list[dict[str, Any]]:
+def _blocks(content: Any) -> list[Mapping[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
-    return [b for b in content or [] if isinstance(b, Mapping)]  # type: ignore[misc]
+    return [b for b in content or [] if isinstance(b, Mapping)]
 
 
 def _text_of(content: Any) -> str:
@@ -80,7 +72,7 @@ def image_urls_to_fetch(body: Mapping[str, Any]) -> list[str]:
     """Remote http(s) image URLs in the request (also inside tool results), in order, once each."""
     urls: list[str] = []
 
-    def visit(blocks: list[dict[str, Any]]) -> None:
+    def visit(blocks: list[Mapping[str, Any]]) -> None:
         for block in blocks:
             if block.get("type") == "image":
                 source = block.get("source") or {}
@@ -141,6 +133,7 @@ class _Builder:
             return {"type": "text", "text": NO_VISION}
         source = block.get("source") or {}
         kind = source.get("type")
+        url: str | None
         if kind == "base64":
             url = checked_data_url_from_base64(str(source.get("data", "")))
         elif kind == "url":
@@ -315,8 +308,11 @@ def _merge(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _join_user(a: Any, b: Any) -> Any:
     if isinstance(a, str) and isinstance(b, str):
         return a + "\n\n" + b
-    as_parts = lambda c: [{"type": "text", "text": c}] if isinstance(c, str) else list(c)  # noqa: E731
-    return as_parts(a) + as_parts(b)
+    return _as_parts(a) + _as_parts(b)
+
+
+def _as_parts(content: Any) -> list[Any]:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
 
 
 def _clean_schema(schema: Any) -> Any:
@@ -384,8 +380,8 @@ def _temperature(value: Any, info: ModelInfo | None, mode: str) -> float | None:
         return None
     if info is not None and info.thinking != "none":
         return None  # k2.5/k2.6 take fixed values; k2-thinking's default is the recommended one
-    value = min(max(float(value), 0.0), 1.0)
-    return round(value * 0.6, 4) if mode == "scale" else value
+    clamped = min(max(float(value), 0.0), 1.0)
+    return round(clamped * 0.6, 4) if mode == "scale" else clamped
 
 
 def anthropic_to_chat(
@@ -437,7 +433,7 @@ def anthropic_to_chat(
 
     out: dict[str, Any] = {"model": target.model, "messages": messages}
     requested = body.get("max_tokens")
-    cap = target.max_output_tokens
+    cap = output_cap(target.max_output_tokens, info)
     max_tokens = cap_tokens(requested, cap)
     if max_tokens is not None:
         out["max_tokens"] = max_tokens

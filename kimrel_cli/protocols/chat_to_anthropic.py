@@ -2,67 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from kimrel_cli.protocols.chat_hub import (
+    SIGNATURE,
+    anthropic_usage,
+    fallback_call_id,
+    parse_arguments,
+    stop_reason_for,
+)
 from kimrel_cli.protocols.ids import encode_tool_id
-
-SIGNATURE = "kimrel:v1"
-
-FINISH_TO_STOP = {
-    "stop": "end_turn",
-    "length": "max_tokens",
-    "content_filter": "refusal",
-    "tool_calls": "tool_use",
-    "function_call": "tool_use",
-}
-
-
-def parse_arguments(arguments: Any) -> dict[str, Any]:
-    """Tool arguments as an object: "" → {}, invalid JSON → a light repair, else {}."""
-    if isinstance(arguments, Mapping):
-        return dict(arguments)
-    text = str(arguments or "").strip()
-    if not text:
-        return {}
-    for candidate in (text, re.sub(r",\s*([}\]])", r"\1", text), text + "}", text + '"}'):
-        try:
-            value = json.loads(candidate)
-        except ValueError:
-            continue
-        return value if isinstance(value, dict) else {"value": value}
-    return {}
-
-
-def anthropic_usage(
-    usage: Mapping[str, Any] | None, *, input_estimate: int, output_estimate: int
-) -> dict[str, int]:
-    """Anthropic usage from chat usage: input excludes cache reads; estimates where absent."""
-    if not usage:
-        return {
-            "input_tokens": input_estimate,
-            "output_tokens": max(1, output_estimate),
-            "cache_read_input_tokens": 0,
-            "cache_creation_input_tokens": 0,
-        }
-    details = usage.get("prompt_tokens_details") or {}
-    cached = int(details.get("cached_tokens") or usage.get("cached_tokens") or 0)
-    written = int(details.get("cache_write_tokens") or 0)
-    prompt = int(usage.get("prompt_tokens") or 0)
-    return {
-        "input_tokens": max(0, prompt - cached - written),
-        "output_tokens": int(usage.get("completion_tokens") or 0),
-        "cache_read_input_tokens": cached,
-        "cache_creation_input_tokens": written,
-    }
-
-
-def stop_reason_for(finish_reason: str | None, *, has_tools: bool) -> str:
-    if has_tools:
-        return "tool_use"
-    return FINISH_TO_STOP.get(finish_reason or "stop", "end_turn")
 
 
 def chat_to_anthropic(
@@ -93,7 +43,7 @@ def chat_to_anthropic(
     for n, call in enumerate(calls):
         function = call.get("function") or {}
         name = str(function.get("name", ""))
-        upstream_id = call.get("id") or f"functions.{name}:{n}"
+        upstream_id = call.get("id") or fallback_call_id(name, n)
         content.append(
             {
                 "type": "tool_use",

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kimrel_cli.errors import KimrelError, UpstreamUnavailable
-from kimrel_cli.protocols.chat_to_anthropic import SIGNATURE, anthropic_usage, stop_reason_for
+from kimrel_cli.protocols.chat_hub import (
+    SIGNATURE,
+    anthropic_usage,
+    fallback_call_id,
+    stop_reason_for,
+)
 from kimrel_cli.protocols.errors import anthropic_error_event, error_from_wire
 from kimrel_cli.protocols.ids import encode_tool_id
 
@@ -66,7 +71,7 @@ class ChatToAnthropicStream:
 
     def start(self) -> list[Event]:
         self._started = True
-        message = {
+        message: dict[str, Any] = {
             "id": self.message_id,
             "type": "message",
             "role": "assistant",
@@ -95,7 +100,10 @@ class ChatToAnthropicStream:
         self._open = None
         return events
 
-    def _start(self, kind: str, block: dict[str, Any], call: int | None = None) -> list[Event]:
+    def _start(
+        self, kind: str, block: dict[str, Any], call: int | None = None
+    ) -> tuple[list[Event], int]:
+        """Close the open block and start a new one: the events, and the new block's index."""
         events = self._close_open()
         index = self._next_index
         self._next_index += 1
@@ -106,7 +114,13 @@ class ChatToAnthropicStream:
                 {"type": "content_block_start", "index": index, "content_block": block},
             )
         )
-        return events
+        return events, index
+
+    def _continue(self, kind: str, block: dict[str, Any]) -> tuple[list[Event], int]:
+        """The open block if it is of `kind`, else a new one: the events, and its index."""
+        if self._open is not None and self._open.kind == kind:
+            return [], self._open.index
+        return self._start(kind, block)
 
     @staticmethod
     def _delta(index: int, delta: dict[str, Any]) -> Event:
@@ -117,9 +131,10 @@ class ChatToAnthropicStream:
         }
 
     def _start_call(self, call: _Call) -> list[Event]:
+        """Start the tool_use block of `call`, with the arguments gathered so far."""
         self._tool_emitted = True
-        upstream_id = call.id or f"functions.{call.name}:{call.index}"
-        events = self._start(
+        upstream_id = call.id or fallback_call_id(call.name, call.index)
+        events, call.block = self._start(
             "tool",
             {
                 "type": "tool_use",
@@ -129,7 +144,10 @@ class ChatToAnthropicStream:
             },
             call.index,
         )
-        call.block = self._open.index if self._open else None
+        if call.args:
+            events.append(
+                self._delta(call.block, {"type": "input_json_delta", "partial_json": call.args})
+            )
         return events
 
     # feeding
@@ -147,21 +165,17 @@ class ChatToAnthropicStream:
             delta = choice.get("delta") or {}
             reasoning = delta.get("reasoning_content")
             if reasoning:
-                if self._open is None or self._open.kind != "thinking":
-                    events += self._start(
-                        "thinking", {"type": "thinking", "thinking": "", "signature": ""}
-                    )
-                events.append(
-                    self._delta(self._open.index, {"type": "thinking_delta", "thinking": reasoning})
-                )  # type: ignore[union-attr]
+                started, index = self._continue(
+                    "thinking", {"type": "thinking", "thinking": "", "signature": ""}
+                )
+                events += started
+                events.append(self._delta(index, {"type": "thinking_delta", "thinking": reasoning}))
                 self._output_chars += len(reasoning)
             content = delta.get("content")
             if content:
-                if self._open is None or self._open.kind != "text":
-                    events += self._start("text", {"type": "text", "text": ""})
-                events.append(
-                    self._delta(self._open.index, {"type": "text_delta", "text": content})
-                )  # type: ignore[union-attr]
+                started, index = self._continue("text", {"type": "text", "text": ""})
+                events += started
+                events.append(self._delta(index, {"type": "text_delta", "text": content}))
                 self._output_chars += len(content)
             for fragment in delta.get("tool_calls") or []:
                 events += self._tool_fragment(fragment)
@@ -191,12 +205,6 @@ class ChatToAnthropicStream:
             )
             if can_start and not self._pending_before(index):
                 events += self._start_call(call)
-                if call.args:
-                    events.append(
-                        self._delta(
-                            call.block, {"type": "input_json_delta", "partial_json": call.args}
-                        )
-                    )  # type: ignore[arg-type]
             elif index not in self._pending:
                 self._pending.append(index)
             return events
@@ -225,10 +233,6 @@ class ChatToAnthropicStream:
                 continue
             self._pending.remove(index)
             events += self._start_call(call)
-            if call.args:
-                events.append(
-                    self._delta(call.block, {"type": "input_json_delta", "partial_json": call.args})
-                )  # type: ignore[arg-type]
             if one and not _complete_json(call.args):
                 break
         return events
@@ -244,10 +248,6 @@ class ChatToAnthropicStream:
             call = self._calls[index]
             call.name = call.name or "unknown_tool"
             events += self._start_call(call)
-            if call.args:
-                events.append(
-                    self._delta(call.block, {"type": "input_json_delta", "partial_json": call.args})
-                )  # type: ignore[arg-type]
             events += self._close_open()
         self._pending.clear()
         usage = anthropic_usage(

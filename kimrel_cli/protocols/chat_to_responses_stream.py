@@ -18,8 +18,11 @@ from kimrel_cli.errors import (
     KimrelError,
     UpstreamUnavailable,
 )
-from kimrel_cli.protocols.chat_to_responses import (
+from kimrel_cli.protocols.chat_hub import (
+    ResponsesContext,
+    client_call_id,
     custom_input,
+    fallback_call_id,
     message_item,
     reasoning_item,
     response_object,
@@ -28,14 +31,8 @@ from kimrel_cli.protocols.chat_to_responses import (
     tool_item,
 )
 from kimrel_cli.protocols.errors import error_from_wire, responses_failure
-from kimrel_cli.protocols.responses_to_chat import ResponsesContext, client_call_id
 
 Event = tuple[str, dict[str, Any]]
-
-
-def failure_code(error: KimrelError) -> tuple[str, str]:
-    """(code, message) for response.failed: the shared table in protocols/errors.py (R2.2)."""
-    return responses_failure(error)
 
 
 @dataclass
@@ -115,7 +112,7 @@ class ChatToResponsesStream:
             item = {"id": item_id, "type": "reasoning", "summary": [], "status": "in_progress"}
             events.append(self._event("response.output_item.added", output_index=index, item=item))
             if self.ctx.summary_mode == "summary":
-                part = {"type": "summary_text", "text": ""}
+                part: dict[str, Any] = {"type": "summary_text", "text": ""}
                 events.append(
                     self._event(
                         "response.reasoning_summary_part.added",
@@ -167,7 +164,7 @@ class ChatToResponsesStream:
         if opened.kind == "reasoning":
             item = reasoning_item(opened.item_id, opened.text, self.ctx, status=status)
             if self.ctx.summary_mode == "summary":
-                part = {"type": "summary_text", "text": opened.text}
+                part: dict[str, Any] = {"type": "summary_text", "text": opened.text}
                 events.append(
                     self._event(
                         "response.reasoning_summary_text.done",
@@ -214,21 +211,20 @@ class ChatToResponsesStream:
         return events
 
     # tool calls
-    def _add_slot(self, slot: _Slot) -> list[Event]:
-        slot.output_index = self._next_output
+    def _add_slot(self, slot: _Slot) -> tuple[list[Event], int]:
+        """Add the call's output item: the events, and its output index."""
+        index = slot.output_index = self._next_output
         self._next_output += 1
         slot.item_id = self.item_ids("fc")
-        slot.upstream_id = slot.upstream_id or f"functions.{slot.name}:{slot.upstream_index}"
+        slot.upstream_id = slot.upstream_id or fallback_call_id(slot.name, slot.upstream_index)
         call_id = client_call_id(self.response_id, slot.upstream_id)
         item = tool_item(slot.item_id, call_id, slot.name, "", self.ctx, status="in_progress")
         if "arguments" in item:
             item["arguments"] = ""
-        events = [
-            self._event("response.output_item.added", output_index=slot.output_index, item=item)
-        ]
+        events = [self._event("response.output_item.added", output_index=index, item=item)]
         if slot.args and self._streams_arguments(slot):
             events.append(self._args_delta(slot, slot.args))
-        return events
+        return events, index
 
     def _streams_arguments(self, slot: _Slot) -> bool:
         return slot.name not in self.ctx.custom_tools and slot.name != "local_shell"
@@ -252,7 +248,7 @@ class ChatToResponsesStream:
         piece = str(function.get("arguments") or "")
         if slot.output_index is None:
             slot.args += piece
-            return self._add_slot(slot) if slot.name else []
+            return self._add_slot(slot)[0] if slot.name else []
         slot.args += piece
         if piece and self._streams_arguments(slot):
             return [self._args_delta(slot, piece)]
@@ -262,12 +258,15 @@ class ChatToResponsesStream:
         events: list[Event] = []
         if slot.output_index is None:
             slot.name = slot.name or "unknown_tool"
-            events += self._add_slot(slot)
+            added, index = self._add_slot(slot)
+            events += added
+        else:
+            index = slot.output_index
         call_id = client_call_id(self.response_id, slot.upstream_id)
         item = tool_item(
             slot.item_id, call_id, slot.name, slot.args or "{}", self.ctx, status=status
         )
-        ids = {"item_id": slot.item_id, "output_index": slot.output_index}
+        ids = {"item_id": slot.item_id, "output_index": index}
         if item["type"] == "custom_tool_call":
             raw = custom_input(slot.args)
             events.append(self._event("response.custom_tool_call_input.delta", **ids, delta=raw))
@@ -281,10 +280,8 @@ class ChatToResponsesStream:
                     name=item["name"],
                 )
             )
-        self._output[slot.output_index] = item  # type: ignore[index]
-        events.append(
-            self._event("response.output_item.done", output_index=slot.output_index, item=item)
-        )
+        self._output[index] = item
+        events.append(self._event("response.output_item.done", output_index=index, item=item))
         return events
 
     # feeding
@@ -377,7 +374,7 @@ class ChatToResponsesStream:
         """response.failed with {code, message}; nothing after it."""
         if self.done:
             return []
-        code, message = failure_code(error)
+        code, message = responses_failure(error)
         response = self._snapshot(
             "failed", error={"code": code, "message": message}, usage=responses_usage(self._usage)
         )

@@ -1,4 +1,4 @@
-"""Ids: the reversible tool-call id encoding, and message ids (randomness passed in).
+"""Ids: the reversible tool-call id encoding (the message id it depends on is passed in).
 
 Kimi's tool-call ids look like `functions.Bash:0` and restart at `:0` in every answer, so the
 same id would recur across the turns of a session, and Claude Code drops a tool_use whose id
@@ -16,7 +16,6 @@ import re
 
 TOOL_PREFIX = "toolu_kr"
 NONCE_LENGTH = 8
-_SAFE = re.compile(r"[^A-Za-z0-9_-]")
 _ALNUM = re.compile(r"[^A-Za-z0-9]")
 _MINTED = re.compile(r"^toolu_kr(?:[A-Za-z0-9]{8})?_([A-Za-z0-9_-]+)$")
 
@@ -42,15 +41,3 @@ def decode_tool_id(client_id: str) -> str:
         return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("utf-8")
     except (ValueError, UnicodeDecodeError):
         return client_id
-
-
-def new_message_id(random_hex: str) -> str:
-    return "msg_" + _SAFE.sub("", random_hex)
-
-
-def sanitize_message_id(chat_id: str | None, fallback: str) -> str:
-    """`msg_` + the chat completion id without characters Anthropic ids do not allow."""
-    if not chat_id:
-        return fallback
-    cleaned = _SAFE.sub("", chat_id.removeprefix("chatcmpl-"))
-    return "msg_" + cleaned if cleaned else fallback

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 
 from kimrel_cli.errors import BadRequest
 
 MAX_ORIGINAL_BYTES = 6 * 1024 * 1024
 MAX_ENCODED_BYTES = 8 * 1024 * 1024
-_DATA_URL = re.compile(
-    r"^data:(?P<type>[\w.+/-]*)(?P<params>(;[^,;]*)*?);base64,(?P<data>.*)$", re.S
+_ENCODED_TOO_LARGE = (
+    f"encoded image payload exceeds the {MAX_ENCODED_BYTES // 1048576} MB forwarding limit"
 )
 
 
@@ -44,12 +43,12 @@ def check_image(data: bytes) -> str:
         )
     if len(data) > MAX_ORIGINAL_BYTES:
         raise BadRequest(
-            f"image is {len(data) / 1048576:.1f} MB; the limit is 6 MB",
+            f"image is {len(data) / 1048576:.1f} MB; the limit is {MAX_ORIGINAL_BYTES // 1048576} MB",
             wire_code="invalid_request",
         )
     if encoded_size(len(data)) > MAX_ENCODED_BYTES:
         raise BadRequest(
-            "encoded image payload exceeds the 8 MB forwarding limit",
+            _ENCODED_TOO_LARGE,
             wire_code="encoded_image_too_large",
         )
     return media_type
@@ -59,30 +58,11 @@ def data_url(data: bytes, media_type: str) -> str:
     return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def parse_data_url(url: str) -> tuple[str, bytes]:
-    """(declared media type, bytes) of a base64 data URL, or BadRequest."""
-    match = _DATA_URL.match(url)
-    if not match:
-        raise BadRequest(
-            "image data URLs must be base64 (data:image/...;base64,...)",
-            wire_code="invalid_request",
-        )
-    if len(match.group("data")) > MAX_ENCODED_BYTES:
-        raise BadRequest(
-            "encoded image payload exceeds the 8 MB forwarding limit",
-            wire_code="encoded_image_too_large",
-        )
-    try:
-        return match.group("type"), base64.b64decode(match.group("data"), validate=False)
-    except (binascii.Error, ValueError):
-        raise BadRequest("image data is not valid base64", wire_code="invalid_request") from None
-
-
 def checked_data_url_from_base64(b64: str) -> str:
     """A data URL for base64 image data, with the type taken from the bytes and limits checked."""
     if len(b64) > MAX_ENCODED_BYTES:
         raise BadRequest(
-            "encoded image payload exceeds the 8 MB forwarding limit",
+            _ENCODED_TOO_LARGE,
             wire_code="encoded_image_too_large",
         )
     try:

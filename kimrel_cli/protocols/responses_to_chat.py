@@ -8,33 +8,24 @@ notes on dropped fields. Remote image URLs are prefetched by the relay and passe
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kimrel_cli.catalogue import ModelInfo
 from kimrel_cli.errors import BadRequest
-from kimrel_cli.protocols.anthropic_to_chat import cap_tokens
-
-REASONING_PREFIX = "kimrel:v1:"
-NO_REASONING = "(no reasoning recorded)"
-INTERRUPTED = "(no output: call was interrupted)"
-HOSTED_TOOLS = frozenset(
-    {
-        "web_search",
-        "web_search_preview",
-        "file_search",
-        "image_generation",
-        "code_interpreter",
-        "computer_use_preview",
-        "computer_use",
-        "mcp",
-        "tool_search",
-    }
+from kimrel_cli.protocols.chat_hub import (
+    NO_REASONING,
+    NO_VISION,
+    ResponsesContext,
+    cap_tokens,
+    decode_reasoning,
+    output_cap,
+    upstream_call_id,
 )
+
+INTERRUPTED = "(no output: call was interrupted)"
 ECHO_FIELDS = (
     "instructions",
     "tools",
@@ -71,32 +62,9 @@ _DROPPED = (
 class ResponsesTarget:
     model: str
     info: ModelInfo | None = None
-    max_output_tokens: int | None = 8192  # None: no known cap (unknown model)
+    max_output_tokens: int | None = None  # None: the catalogue's for `info` (none if unknown)
     images: Mapping[str, str] = field(default_factory=dict)
     history: tuple[dict[str, Any], ...] = ()
-
-
-@dataclass(frozen=True)
-class ResponsesContext:
-    namespace_map: Mapping[str, tuple[str, str]] = field(default_factory=dict)
-    custom_tools: frozenset[str] = frozenset()
-    summary_mode: str = "summary"  # or "raw"
-    request_echo: Mapping[str, Any] = field(default_factory=dict)
-
-
-_CALL_PREFIX = re.compile(r"^call_kr[A-Za-z0-9]{8}_(.+)$", re.S)
-
-
-def client_call_id(response_id: str, upstream_id: str) -> str:
-    """The call id clients see: unique per response, since Kimi's ids restart at `:0`."""
-    suffix = re.sub(r"[^A-Za-z0-9]", "", response_id)[-8:].rjust(8, "0")
-    return f"call_kr{suffix}_{upstream_id}"
-
-
-def upstream_call_id(call_id: str) -> str:
-    """The model's own id back from a client call id (other ids pass through)."""
-    match = _CALL_PREFIX.match(call_id)
-    return match.group(1) if match else call_id
 
 
 def _strip_call_ids(messages: list[dict[str, Any]]) -> None:
@@ -105,23 +73,6 @@ def _strip_call_ids(messages: list[dict[str, Any]]) -> None:
             call["id"] = upstream_call_id(call["id"])
         if message.get("role") == "tool":
             message["tool_call_id"] = upstream_call_id(message["tool_call_id"])
-
-
-def encode_reasoning(text: str) -> str:
-    payload = json.dumps({"t": text}, ensure_ascii=False).encode("utf-8")
-    return REASONING_PREFIX + base64.urlsafe_b64encode(payload).decode("ascii").rstrip("=")
-
-
-def decode_reasoning(blob: Any) -> str | None:
-    if not isinstance(blob, str) or not blob.startswith(REASONING_PREFIX):
-        return None
-    raw = blob[len(REASONING_PREFIX) :]
-    try:
-        data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (ValueError, TypeError):
-        return None
-    text = data.get("t") if isinstance(data, dict) else None
-    return text if isinstance(text, str) else None
 
 
 def _parts(content: Any) -> list[Mapping[str, Any]]:
@@ -286,7 +237,7 @@ class _Messages:
             url = url.get("url")
         url = str(url or "")
         if info is not None and not info.images:
-            return {"type": "text", "text": "[image omitted: model has no vision]"}
+            return {"type": "text", "text": NO_VISION}
         if url.startswith(("http://", "https://")):
             fetched = self.target.images.get(url)
             if fetched is None:
@@ -406,9 +357,9 @@ def _repair(messages: list[dict[str, Any]], thinking: bool) -> list[dict[str, An
             if thinking and not message.get("reasoning_content"):
                 message["reasoning_content"] = NO_REASONING
             for call in calls:
+                answered = outputs.pop(call["id"], None)
                 repaired.append(
-                    outputs.pop(call["id"], None)
-                    or {"role": "tool", "tool_call_id": call["id"], "content": INTERRUPTED}
+                    answered or {"role": "tool", "tool_call_id": call["id"], "content": INTERRUPTED}
                 )
     return repaired
 
@@ -537,7 +488,7 @@ def responses_to_chat(
         messages.insert(0, {"role": "system", "content": system})
 
     requested = body.get("max_output_tokens")
-    cap = target.max_output_tokens
+    cap = output_cap(target.max_output_tokens, info)
     max_tokens = cap_tokens(requested, cap)
     if max_tokens is not None:
         out["max_tokens"] = max_tokens

@@ -68,30 +68,3 @@ def estimate_anthropic_request_tokens(body: Mapping[str, Any]) -> int:
     for tool in body.get("tools") or []:
         total += TOOL_OVERHEAD + _json_tokens(tool)
     return max(1, total)
-
-
-def _chat_content_tokens(content: Any) -> int:
-    if isinstance(content, str):
-        return estimate_text_tokens(content)
-    total = 0
-    for part in content or []:
-        if isinstance(part, Mapping) and part.get("type") in ("image_url", "input_image"):
-            total += IMAGE_TOKENS
-        elif isinstance(part, Mapping):
-            total += estimate_text_tokens(str(part.get("text", "")))
-    return total
-
-
-def estimate_chat_request_tokens(body: Mapping[str, Any]) -> int:
-    """Input tokens of a Chat Completions request: messages (with tool calls) and tools."""
-    total = 0
-    for message in body.get("messages") or []:
-        if not isinstance(message, Mapping):
-            continue
-        total += MESSAGE_OVERHEAD + _chat_content_tokens(message.get("content"))
-        total += estimate_text_tokens(str(message.get("reasoning_content") or ""))
-        for call in message.get("tool_calls") or []:
-            total += _json_tokens(call)
-    for tool in body.get("tools") or []:
-        total += TOOL_OVERHEAD + _json_tokens(tool)
-    return max(1, total)

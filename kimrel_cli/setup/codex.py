@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kimrel_cli.catalogue import MODELS
+from kimrel_cli.catalogue import MODELS, model_for_profile, profile_name
 from kimrel_cli.errors import ConfigError, SetupError
 from kimrel_cli.setup.target import (
     LaunchContext,
@@ -41,10 +41,6 @@ RESPONSES_SINCE = (0, 95, 0)
 def codex_home() -> Path:
     base = os.environ.get("CODEX_HOME")
     return Path(base) if base else Path.home() / ".codex"
-
-
-def profile_name(model: str) -> str:
-    return model.replace(".", "-")
 
 
 @dataclass(frozen=True)
@@ -257,12 +253,8 @@ class CodexTarget:
             ctx.warn(f"codex is not installed ({self.install_hint}); writing the current format")
         models = tuple(MODELS)
         if profile is not None:
-            wanted = (
-                profile.replace("-6", ".6").replace("-5", ".5")
-                if profile not in MODELS
-                else profile
-            )
-            if wanted not in MODELS:
+            wanted = profile if profile in MODELS else model_for_profile(profile)
+            if wanted is None:
                 raise SetupError(f"unknown model {profile!r}", hint="One of: " + ", ".join(MODELS))
             models = (wanted,)
         if model is not None:

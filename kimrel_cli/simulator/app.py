@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from kimrel_cli.catalogue import MODEL_CREATED, MODEL_OWNER, MODELS, ModelInfo, credits_for
 from kimrel_cli.protocols.sse import DONE, encode_data, encode_event
+from kimrel_cli.simulator import DEMO_KEY, EMPTY_KEY
 from kimrel_cli.simulator.accounting import Ledger, RateDecision
 from kimrel_cli.simulator.chat import chat_chunks, chat_json, plan_chat
 from kimrel_cli.simulator.faults import Fault, FaultCounter, FaultSpecError, parse_fault
@@ -29,7 +30,7 @@ from kimrel_cli.simulator.messages import anthropic_events, anthropic_message, p
 from kimrel_cli.simulator.streams import event_stream
 from kimrel_cli.simulator.validation import SimError, invalid
 
-DEMO_KEYS = {"sk-sim-demo": 1000, "sk-sim-empty": 0}
+DEMO_KEYS = {DEMO_KEY: 1000, EMPTY_KEY: 0}
 
 
 @dataclass

@@ -11,6 +11,7 @@ from tests.architecture_rules import (
     purity_violations,
     ring_of,
     simulator_violations,
+    translator_violations,
 )
 
 MODULES = frozenset(
@@ -30,6 +31,8 @@ MODULES = frozenset(
         "kimrel_cli.protocols",
         "kimrel_cli.protocols.sse",
         "kimrel_cli.protocols.anthropic_to_chat",
+        "kimrel_cli.protocols.responses_to_chat",
+        "kimrel_cli.protocols.chat_hub",
         "kimrel_cli.simulator",
         "kimrel_cli.simulator.app",
     }
@@ -147,4 +150,44 @@ def test_relative_imports_resolve_against_the_module():
     )
     assert "kimrel_cli.relay.state" in imported_modules(
         "from .state import x", "kimrel_cli.relay", is_package=True, modules=MODULES
+    )
+
+
+TRANSLATOR = [
+    (
+        "kimrel_cli.protocols.responses_to_chat",
+        "from kimrel_cli.protocols.anthropic_to_chat import cap_tokens",
+    ),
+    (
+        "kimrel_cli.protocols.responses_to_chat",
+        "from kimrel_cli.protocols import anthropic_to_chat",
+    ),
+    ("kimrel_cli.protocols.responses_to_chat", "import kimrel_cli.protocols.anthropic_to_chat"),
+    ("kimrel_cli.protocols.responses_to_chat", "from .anthropic_to_chat import cap_tokens"),
+    ("kimrel_cli.protocols.responses_to_chat", "from . import anthropic_to_chat"),
+    ("kimrel_cli.protocols.chat_hub", "from kimrel_cli.protocols.responses_to_chat import x"),
+    ("kimrel_cli.protocols.sse", "from kimrel_cli.protocols.gemini_to_chat import translate"),
+]
+
+
+@pytest.mark.parametrize(("own", "source"), TRANSLATOR, ids=[f"{o}: {s}" for o, s in TRANSLATOR])
+def test_translator_rule_catches(own, source):
+    found = translator_violations(source, own, modules=MODULES)
+    assert any("imports another translator" in str(v) for v in found), found
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from kimrel_cli.protocols.chat_hub import cap_tokens",
+        "from kimrel_cli.protocols import chat_hub, errors, ids, sse",
+        "from .chat_hub import ResponsesContext",
+        "from kimrel_cli.protocols.responses_to_chat import INTERRUPTED",
+        "from kimrel_cli.errors import BadRequest",
+    ],
+)
+def test_translator_rule_allows(source):
+    assert (
+        translator_violations(source, "kimrel_cli.protocols.responses_to_chat", modules=MODULES)
+        == []
     )

@@ -30,6 +30,15 @@ def test_limit_override_from_settings_applies():
     assert info is not None and info.max_output_tokens == 16384
 
 
+def test_codex_profile_names_map_back_to_their_models():
+    for model in catalogue.MODELS:
+        assert "." not in catalogue.profile_name(model)
+        assert catalogue.model_for_profile(catalogue.profile_name(model)) == model
+        assert catalogue.model_for_profile(model) == model
+    assert catalogue.profile_name("kimi-k2.6") == "kimi-k2-6"
+    assert catalogue.model_for_profile("kimi-k2-7") is None
+
+
 @pytest.mark.parametrize(
     ("balance", "per_minute"),
     [(0, 20), (100, 20), (101, 60), (1000, 60), (1001, 200), (20000, 500)],

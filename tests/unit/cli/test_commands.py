@@ -110,5 +110,15 @@ def test_installed_command_shows_version_and_help_fast():
     help_text = subprocess.run(
         [sys.executable, "-m", "kimrel_cli", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for command in ("login", "serve", "setup", "chat", "launch", "simulate", "models", "accounts", "config"):
+    for command in (
+        "login",
+        "serve",
+        "setup",
+        "chat",
+        "launch",
+        "simulate",
+        "models",
+        "accounts",
+        "config",
+    ):
         assert command in help_text

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from kimrel_cli.catalogue import MODELS
+from kimrel_cli.catalogue import MODELS, get_model
 from kimrel_cli.errors import (
     BadRequest,
     InsufficientCredits,
@@ -17,11 +17,11 @@ from kimrel_cli.errors import (
 )
 from kimrel_cli.protocols import errors as wire
 from kimrel_cli.protocols.anthropic_to_chat import (
-    NO_VISION,
     ChatTarget,
     anthropic_to_chat,
     image_urls_to_fetch,
 )
+from kimrel_cli.protocols.chat_hub import NO_VISION
 from kimrel_cli.protocols.chat_to_anthropic import chat_to_anthropic
 from kimrel_cli.protocols.ids import decode_tool_id, encode_tool_id
 from kimrel_cli.protocols.tokens import estimate_anthropic_request_tokens
@@ -160,7 +160,12 @@ def test_pdf_document_is_refused_text_document_kept():
 
 def tool_turn(result_blocks, calls=("functions.Bash:0",)):
     uses = [
-        {"type": "tool_use", "id": encode_tool_id(c, MSG_ID), "name": "Bash", "input": {"command": "ls"}}
+        {
+            "type": "tool_use",
+            "id": encode_tool_id(c, MSG_ID),
+            "name": "Bash",
+            "input": {"command": "ls"},
+        }
         for c in calls
     ]
     return req(
@@ -537,3 +542,10 @@ def test_count_tokens_counts_system_tools_and_images_not_just_text():
         }
     )
     assert full > text_only + 1000 + 1600
+
+
+def test_without_a_cap_the_target_takes_the_catalogue_limit_of_its_model():
+    raised = get_model("kimi-k2.6", {"kimi-k2.6": {"max_output_tokens": 16384}})
+    body = req([{"role": "user", "content": "hi"}], max_tokens=50_000)
+    assert chat(body, ChatTarget(model="kimi-k2.6", info=raised))["max_tokens"] == 16384
+    assert chat(body, ChatTarget(model="kimi-k9"))["max_tokens"] == 50_000  # unknown: no cap

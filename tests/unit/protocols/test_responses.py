@@ -12,18 +12,12 @@ from openai._models import construct_type
 from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import ResponseStreamEvent
 
-from kimrel_cli.catalogue import MODELS
+from kimrel_cli.catalogue import MODELS, get_model
 from kimrel_cli.errors import BadRequest, InsufficientCredits
+from kimrel_cli.protocols.chat_hub import client_call_id, decode_reasoning, encode_reasoning
 from kimrel_cli.protocols.chat_to_responses import chat_to_responses
 from kimrel_cli.protocols.chat_to_responses_stream import ChatToResponsesStream
-from kimrel_cli.protocols.responses_to_chat import (
-    INTERRUPTED,
-    ResponsesTarget,
-    client_call_id,
-    decode_reasoning,
-    encode_reasoning,
-    responses_to_chat,
-)
+from kimrel_cli.protocols.responses_to_chat import INTERRUPTED, ResponsesTarget, responses_to_chat
 
 from .invariants import check_responses_stream
 
@@ -523,3 +517,12 @@ def test_custom_tool_call_and_its_output_go_back_as_a_function_call_and_tool_mes
     assert json.loads(call["function"]["arguments"]) == {"input": PATCH}
     assert tool == {"role": "tool", "tool_call_id": call["id"], "content": "Success. Done."}
     assert call["id"] == "functions.apply_patch:0", "Kimi gets its own id form back"
+
+
+def test_without_a_cap_the_target_takes_the_catalogue_limit_of_its_model():
+    raised = get_model("kimi-k2.6", {"kimi-k2.6": {"max_output_tokens": 16384}})
+    body = {"input": "hi", "max_output_tokens": 50_000}
+    out, _, _ = responses_to_chat(body, ResponsesTarget(model="kimi-k2.6", info=raised))
+    assert out["max_tokens"] == 16384
+    out, _, _ = responses_to_chat(body, ResponsesTarget(model="kimi-k9"))
+    assert out["max_tokens"] == 50_000  # unknown model: no cap

@@ -90,7 +90,9 @@ LIMITS = {"kimi-k2.5": {"context_window": 60000, "max_output_tokens": 4096}}
 
 def test_model_env_follows_the_settings_limits_for_the_main_model():
     env = model_env("kimi-k2.5", "kimi-k2", LIMITS)
-    assert env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == env["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "60000"
+    assert (
+        env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == env["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "60000"
+    )
     assert env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "4096"
     assert "60K context" in env["ANTHROPIC_DEFAULT_OPUS_MODEL_DESCRIPTION"]
     other = model_env("kimi-k2.6", "kimi-k2", LIMITS)  # limits of another model do not apply
