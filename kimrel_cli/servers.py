@@ -37,17 +37,91 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{host}:{port}"
 
 
-def _config(app: Any, log_level: str) -> Any:
+def _config(app: Any, log_level: str, graceful: float) -> Any:
     import uvicorn
 
     return uvicorn.Config(
         app,
         log_level=log_level,
         access_log=False,
-        lifespan="off",
+        lifespan="auto",  # the relay closes its upstream client on shutdown
         timeout_keep_alive=30,
-        timeout_graceful_shutdown=1,
+        timeout_graceful_shutdown=graceful,
     )
+
+
+# How long an in-thread server lets unfinished responses run once stopped. Its owner stops it when
+# it no longer needs it, so what is still running then has no one waiting for it.
+THREAD_GRACE = 0.25
+# The foreground server (`kimrel serve`, stopped by Ctrl-C or SIGTERM) lets streams finish longer.
+FOREGROUND_GRACE = 1.0
+
+
+def _server(config: Any) -> Any:
+    """A uvicorn.Server that stops as soon as it is asked to.
+
+    Stock uvicorn notices `should_exit` on a 0.1 s tick, sleeps 0.1 s after asking connections to
+    close and then polls every 0.1 s: ~0.15-0.3 s per stop, for every test server. This one wakes
+    its main loop when stopped, closes idle keep-alive connections at once, polls every 5 ms, and
+    closes what is left after the grace period (cancelled tasks, then their transports).
+    """
+    import asyncio
+
+    import uvicorn
+
+    class QuickServer(uvicorn.Server):
+        _loop: asyncio.AbstractEventLoop | None = None
+        _wake: asyncio.Event | None = None
+
+        def request_stop(self) -> None:
+            self.should_exit = True
+            loop, wake = self._loop, self._wake
+            if loop is not None and wake is not None:
+                with contextlib.suppress(RuntimeError):  # the loop has already closed
+                    loop.call_soon_threadsafe(wake.set)
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            self.request_stop()
+
+        async def main_loop(self) -> None:
+            self._wake = asyncio.Event()
+            self._loop = asyncio.get_running_loop()
+            counter = 0  # on_tick refreshes the Date header when counter % 10 == 0: each second
+            while not await self.on_tick(counter):
+                counter = (counter + 10) % 864000
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 1.0)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            for server in self.servers:
+                server.close()
+            for sock in sockets or []:
+                sock.close()
+            state = self.server_state
+            for connection in list(state.connections):
+                connection.shutdown()  # idle keep-alive: closed now; busy: after its response
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.config.timeout_graceful_shutdown
+            while (state.connections or state.tasks) and not self.force_exit:
+                if loop.time() >= deadline:
+                    break
+                await asyncio.sleep(0.005)
+            for task in list(state.tasks):
+                task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+            if state.tasks:
+                await asyncio.wait(list(state.tasks), timeout=1.0)
+            for connection in list(state.connections):
+                transport = getattr(connection, "transport", None)
+                if transport is not None and not transport.is_closing():
+                    transport.close()
+            await asyncio.sleep(0)  # let the closed transports run connection_lost
+            for server in self.servers:
+                await server.wait_closed()
+            if not self.force_exit:
+                await self.lifespan.shutdown()
+
+    return QuickServer(config)
 
 
 @dataclass
@@ -59,15 +133,13 @@ class RunningServer:
     thread: threading.Thread
 
     def stop(self, timeout: float = 5.0) -> None:
-        self.server.should_exit = True
+        self.server.request_stop()
         self.thread.join(timeout)
 
 
 def start_in_thread(app: Any, sock: socket.socket, *, log_level: str = "warning") -> RunningServer:
     """Serve `app` on `sock` in a daemon thread; returns once the server accepts connections."""
-    import uvicorn
-
-    server = uvicorn.Server(_config(app, log_level))
+    server = _server(_config(app, log_level, THREAD_GRACE))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="kimrel-server"
@@ -93,6 +165,4 @@ def run_in_thread(app: Any, sock: socket.socket, *, log_level: str = "warning") 
 
 def serve_forever(app: Any, sock: socket.socket, *, log_level: str = "warning") -> None:
     """Serve `app` on `sock` in the foreground until Ctrl-C or SIGTERM."""
-    import uvicorn
-
-    uvicorn.Server(_config(app, log_level)).run(sockets=[sock])
+    _server(_config(app, log_level, FOREGROUND_GRACE)).run(sockets=[sock])
