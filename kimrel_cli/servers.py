@@ -164,5 +164,37 @@ def run_in_thread(app: Any, sock: socket.socket, *, log_level: str = "warning") 
 
 
 def serve_forever(app: Any, sock: socket.socket, *, log_level: str = "warning") -> None:
-    """Serve `app` on `sock` in the foreground until Ctrl-C or SIGTERM."""
-    _server(_config(app, log_level, FOREGROUND_GRACE)).run(sockets=[sock])
+    """Serve `app` on `sock` in the foreground until Ctrl-C or SIGTERM.
+
+    The signals are caught from here on, not only once uvicorn listens for them: one arriving
+    while the server starts stops it as well, instead of reaching the caller's handler at an
+    arbitrary point (a SystemExit raised inside a garbage-collection callback is swallowed, and
+    the server then ran on). Once stopped, a caught signal is raised again for the caller's
+    handler, as uvicorn does (SIGINT: KeyboardInterrupt).
+    """
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        _server(_config(app, log_level, FOREGROUND_GRACE)).run(sockets=[sock])
+        return
+    received: list[int] = []
+    servers: list[Any] = []
+
+    def on_signal(sig: int, frame: Any) -> None:
+        received.append(sig)
+        for server in servers:
+            server.handle_exit(sig, frame)
+
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, on_signal) for sig in stops}
+    try:
+        server = _server(_config(app, log_level, FOREGROUND_GRACE))
+        servers.append(server)
+        if received:
+            server.should_exit = True
+        server.run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for sig in dict.fromkeys(received):
+        signal.raise_signal(sig)

@@ -7,6 +7,8 @@ CORS (opt-in), local token, body-size limit.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -55,6 +57,13 @@ def create_app(ctx_or_config: RelayContext | RelayConfig) -> Starlette:
         Middleware(TokenGuard, token=config.token),
         Middleware(BodyLimit, max_bytes=config.max_body),
     ]
-    app = Starlette(routes=table, middleware=middleware)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        if ctx.upstream is not None:  # the upstream client's pooled connections, on this loop
+            await ctx.aclose()
+
+    app = Starlette(routes=table, middleware=middleware, lifespan=lifespan)
     app.state.ctx = ctx
     return app

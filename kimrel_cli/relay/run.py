@@ -229,9 +229,10 @@ def run_relay(
     _announce(log, mode, url, ctx, balance)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal with the
     # previous handler: make that a clean exit so relay.json is cleared below.
+    app = create_app(ctx)  # before the handler: nothing between it and serve_forever's own
     previous = signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        serve_forever(create_app(ctx), sock)
+        serve_forever(app, sock)
     except KeyboardInterrupt:
         pass
     finally:

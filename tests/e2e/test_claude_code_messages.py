@@ -11,6 +11,8 @@ import anthropic
 import httpx
 import pytest
 
+from tests.support import sdk
+
 pytest.importorskip("kimrel_cli.simulator.app", reason="the simulator has not landed yet")
 
 from kimrel_cli.relay.context import RelayConfig
@@ -79,7 +81,7 @@ def stack():
 
 
 def _client(relay: Any) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=relay.url, auth_token=TOKEN, max_retries=0)
+    return sdk.anthropic_client(base_url=relay.url, auth_token=TOKEN, max_retries=0)
 
 
 def test_a_tool_without_name_is_a_400_in_anthropic_shape(stack):

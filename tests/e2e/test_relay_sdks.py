@@ -16,6 +16,7 @@ import pytest
 from kimrel_cli.relay.context import RelayConfig
 from kimrel_cli.relay.dashboard import RequestLog
 from kimrel_cli.relay.run import start_relay_in_thread
+from tests.support import sdk
 
 TOKEN = "kr-local-e2e-token"
 WEATHER = {
@@ -77,11 +78,11 @@ def wait_for(condition, *, timeout: float, interval: float = 0.01) -> None:
 
 
 def oai(relay, **kwargs) -> openai.OpenAI:
-    return openai.OpenAI(base_url=relay.url + "/v1", api_key=TOKEN, max_retries=0, **kwargs)
+    return sdk.openai_client(base_url=relay.url + "/v1", api_key=TOKEN, max_retries=0, **kwargs)
 
 
 def ant(relay, **kwargs) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=relay.url, auth_token=TOKEN, max_retries=0, **kwargs)
+    return sdk.anthropic_client(base_url=relay.url, auth_token=TOKEN, max_retries=0, **kwargs)
 
 
 # ---- OpenAI SDK on /v1/chat/completions ------------------------------------------------
@@ -163,7 +164,7 @@ def test_openai_unknown_model_gets_not_found(relay):
 
 
 def test_openai_wrong_local_token_gets_authentication_error(relay):
-    client = openai.OpenAI(base_url=relay.url + "/v1", api_key="wrong", max_retries=0)
+    client = sdk.openai_client(base_url=relay.url + "/v1", api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         client.models.list()
 
@@ -221,7 +222,7 @@ def test_anthropic_stream_helper_assembles_the_final_message(relay):
 
 
 def test_anthropic_beta_resource_and_doubled_v1_path_work(relay):
-    client = anthropic.Anthropic(base_url=relay.url + "/v1", api_key=TOKEN, max_retries=0)
+    client = sdk.anthropic_client(base_url=relay.url + "/v1", api_key=TOKEN, max_retries=0)
     message = client.beta.messages.create(
         model="kimi-k2", max_tokens=50, messages=[{"role": "user", "content": "beta"}]
     )
@@ -310,7 +311,7 @@ def test_anthropic_unknown_model_gets_not_found(relay):
 
 
 def test_anthropic_wrong_token_gets_authentication_error(relay):
-    client = anthropic.Anthropic(base_url=relay.url, api_key="nope", max_retries=0)
+    client = sdk.anthropic_client(base_url=relay.url, api_key="nope", max_retries=0)
     with pytest.raises(anthropic.AuthenticationError):
         client.messages.create(
             model="kimi-k2", max_tokens=10, messages=[{"role": "user", "content": "x"}]

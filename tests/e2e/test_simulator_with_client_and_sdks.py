@@ -13,6 +13,7 @@ import pytest
 from kimrel_cli import errors
 from kimrel_cli.hosted.client import Client
 from kimrel_cli.protocols.sse import SSEDecoder
+from tests.support import sdk
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
 FAST = {"backoff_base": 0.01, "backoff_max": 0.05}
@@ -284,7 +285,7 @@ def test_stop_max_tokens_and_n(client):
 
 
 def test_openai_sdk_lists_creates_streams_and_sees_typed_errors(simulator):
-    client = openai.OpenAI(base_url=simulator + "/v1", api_key="sk-sim-demo", max_retries=0)
+    client = sdk.openai_client(base_url=simulator + "/v1", api_key="sk-sim-demo", max_retries=0)
     assert {m.id for m in client.models.list()} >= {"kimi-k2", "kimi-k2.6"}
     assert (
         client.chat.completions.create(
@@ -303,9 +304,9 @@ def test_openai_sdk_lists_creates_streams_and_sees_typed_errors(simulator):
         final = stream.get_final_completion()
     assert final.choices[0].message.tool_calls[0].function.name == "get_weather"
     with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=simulator + "/v1", api_key="bad", max_retries=0).models.list()
+        sdk.openai_client(base_url=simulator + "/v1", api_key="bad", max_retries=0).models.list()
     with pytest.raises(openai.PermissionDeniedError):
-        openai.OpenAI(
+        sdk.openai_client(
             base_url=simulator + "/v1", api_key="sk-sim-empty", max_retries=0
         ).chat.completions.create(model="kimi-k2", messages=[{"role": "user", "content": "x"}])
     with pytest.raises(openai.NotFoundError):
@@ -317,7 +318,7 @@ def test_openai_sdk_lists_creates_streams_and_sees_typed_errors(simulator):
 
 
 def test_anthropic_sdk_creates_streams_uses_tools_and_sees_typed_errors(simulator):
-    client = anthropic.Anthropic(base_url=simulator, api_key="sk-sim-demo", max_retries=0)
+    client = sdk.anthropic_client(base_url=simulator, api_key="sk-sim-demo", max_retries=0)
     message = client.messages.create(
         model="kimi-k2.6", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
     )
@@ -331,7 +332,7 @@ def test_anthropic_sdk_creates_streams_uses_tools_and_sees_typed_errors(simulato
         final = stream.get_final_message()
     assert final.stop_reason == "tool_use" and final.content[0].input["city"]
     with pytest.raises(anthropic.AuthenticationError):
-        anthropic.Anthropic(base_url=simulator, api_key="bad", max_retries=0).messages.create(
+        sdk.anthropic_client(base_url=simulator, api_key="bad", max_retries=0).messages.create(
             model="kimi-k2", max_tokens=5, messages=[{"role": "user", "content": "x"}]
         )
     with pytest.raises(anthropic.NotFoundError):

@@ -143,9 +143,11 @@ def test_foreground_log_json_reports_start_and_requests_then_clears_state_on_sig
     finally:
         proc.terminate()
         proc.wait(10)
+    with proc.stdout, proc.stderr:
+        errors = proc.stderr.read()
     assert proc.returncode == 0
     assert not state_file().exists()
-    assert "sk-sim-demo" not in proc.stderr.read()
+    assert "sk-sim-demo" not in errors
 
 
 def test_foreground_header_prints_urls_and_snippets_with_the_token():
@@ -168,7 +170,8 @@ def test_foreground_header_prints_urls_and_snippets_with_the_token():
     finally:
         proc.terminate()
         proc.wait(10)
-    text += proc.stderr.read()
+    with proc.stdout, proc.stderr:
+        text += proc.stderr.read()
     assert f"Anthropic base URL: {url}" in text
     assert f"OpenAI base URL:    {url}/v1" in text
     assert "ANTHROPIC_AUTH_TOKEN=kr-local-shown" in text

@@ -50,6 +50,8 @@ def stop(proc: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
+    finally:
+        proc.stdout.close()
 
 
 def test_simulate_prints_its_url_keys_and_serves(tmp_path):
