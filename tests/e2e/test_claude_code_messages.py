@@ -8,10 +8,9 @@ import json
 from typing import Any
 
 import anthropic
-import httpx
 import pytest
 
-from tests.support import sdk
+from tests.support import loopback, sdk
 
 pytest.importorskip("kimrel_cli.simulator.app", reason="the simulator has not landed yet")
 
@@ -101,7 +100,7 @@ def test_a_tool_without_name_is_a_400_in_anthropic_shape(stack):
     assert upstream.bodies == []  # refused before anything went upstream
 
     # streaming and a non-list `tools` get the same treatment
-    response = httpx.post(
+    response = loopback.post(
         relay.url + "/v1/messages",
         headers={"authorization": f"Bearer {TOKEN}", "anthropic-version": "2023-06-01"},
         json={
