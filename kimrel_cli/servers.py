@@ -10,7 +10,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,17 +37,96 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{host}:{port}"
 
 
-def _config(app: Any, log_level: str) -> Any:
+def _config(app: Any, log_level: str, graceful: float) -> Any:
     import uvicorn
 
     return uvicorn.Config(
         app,
         log_level=log_level,
         access_log=False,
-        lifespan="off",
+        lifespan="auto",  # the relay closes its upstream client on shutdown
         timeout_keep_alive=30,
-        timeout_graceful_shutdown=1,
+        timeout_graceful_shutdown=graceful,
     )
+
+
+# How long an in-thread server lets unfinished responses run once stopped. Its owner stops it when
+# it no longer needs it, so what is still running then has no one waiting for it.
+THREAD_GRACE = 0.25
+# The foreground server (`kimrel serve`, stopped by Ctrl-C or SIGTERM) lets streams finish longer.
+FOREGROUND_GRACE = 1.0
+
+
+def _server(config: Any, on_shutdown: Callable[[], None] | None = None) -> Any:
+    """A uvicorn.Server that stops as soon as it is asked to.
+
+    `on_shutdown` runs first when the server stops (the relay ends its own streams there, so
+    nothing is left for uvicorn to cancel).
+
+    Stock uvicorn notices `should_exit` on a 0.1 s tick, sleeps 0.1 s after asking connections to
+    close and then polls every 0.1 s: ~0.15-0.3 s per stop, for every test server. This one wakes
+    its main loop when stopped, closes idle keep-alive connections at once, polls every 5 ms, and
+    closes what is left after the grace period (cancelled tasks, then their transports).
+    """
+    import asyncio
+
+    import uvicorn
+
+    class QuickServer(uvicorn.Server):
+        _loop: asyncio.AbstractEventLoop | None = None
+        _wake: asyncio.Event | None = None
+
+        def request_stop(self) -> None:
+            self.should_exit = True
+            loop, wake = self._loop, self._wake
+            if loop is not None and wake is not None:
+                with contextlib.suppress(RuntimeError):  # the loop has already closed
+                    loop.call_soon_threadsafe(wake.set)
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            self.request_stop()
+
+        async def main_loop(self) -> None:
+            self._wake = asyncio.Event()
+            self._loop = asyncio.get_running_loop()
+            counter = 0  # on_tick refreshes the Date header when counter % 10 == 0: each second
+            while not await self.on_tick(counter):
+                counter = (counter + 10) % 864000
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 1.0)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            if on_shutdown is not None:
+                on_shutdown()
+            for server in self.servers:
+                server.close()
+            for sock in sockets or []:
+                sock.close()
+            state = self.server_state
+            for connection in list(state.connections):
+                connection.shutdown()  # idle keep-alive: closed now; busy: after its response
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.config.timeout_graceful_shutdown
+            while (state.connections or state.tasks) and not self.force_exit:
+                if loop.time() >= deadline:
+                    break
+                await asyncio.sleep(0.005)
+            for task in list(state.tasks):
+                task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+            if state.tasks:
+                await asyncio.wait(list(state.tasks), timeout=1.0)
+            for connection in list(state.connections):
+                transport = getattr(connection, "transport", None)
+                if transport is not None and not transport.is_closing():
+                    transport.close()
+            await asyncio.sleep(0)  # let the closed transports run connection_lost
+            for server in self.servers:
+                await server.wait_closed()
+            if not self.force_exit:
+                await self.lifespan.shutdown()
+
+    return QuickServer(config)
 
 
 @dataclass
@@ -59,15 +138,13 @@ class RunningServer:
     thread: threading.Thread
 
     def stop(self, timeout: float = 5.0) -> None:
-        self.server.should_exit = True
+        self.server.request_stop()
         self.thread.join(timeout)
 
 
 def start_in_thread(app: Any, sock: socket.socket, *, log_level: str = "warning") -> RunningServer:
     """Serve `app` on `sock` in a daemon thread; returns once the server accepts connections."""
-    import uvicorn
-
-    server = uvicorn.Server(_config(app, log_level))
+    server = _server(_config(app, log_level, THREAD_GRACE))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="kimrel-server"
@@ -91,8 +168,44 @@ def run_in_thread(app: Any, sock: socket.socket, *, log_level: str = "warning") 
         running.stop()
 
 
-def serve_forever(app: Any, sock: socket.socket, *, log_level: str = "warning") -> None:
-    """Serve `app` on `sock` in the foreground until Ctrl-C or SIGTERM."""
-    import uvicorn
+def serve_forever(
+    app: Any,
+    sock: socket.socket,
+    *,
+    log_level: str = "warning",
+    on_shutdown: Callable[[], None] | None = None,
+) -> None:
+    """Serve `app` on `sock` in the foreground until Ctrl-C or SIGTERM.
 
-    uvicorn.Server(_config(app, log_level)).run(sockets=[sock])
+    The signals are caught from here on, not only once uvicorn listens for them: one arriving
+    while the server starts stops it as well, instead of reaching the caller's handler at an
+    arbitrary point (a SystemExit raised inside a garbage-collection callback is swallowed, and
+    the server then ran on). Once stopped, a caught signal is raised again for the caller's
+    handler, as uvicorn does (SIGINT: KeyboardInterrupt).
+    """
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        _server(_config(app, log_level, FOREGROUND_GRACE), on_shutdown).run(sockets=[sock])
+        return
+    received: list[int] = []
+    servers: list[Any] = []
+
+    def on_signal(sig: int, frame: Any) -> None:
+        received.append(sig)
+        for server in servers:
+            server.handle_exit(sig, frame)
+
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, on_signal) for sig in stops}
+    try:
+        server = _server(_config(app, log_level, FOREGROUND_GRACE), on_shutdown)
+        servers.append(server)
+        if received:
+            server.should_exit = True
+        server.run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for sig in dict.fromkeys(received):
+        signal.raise_signal(sig)

@@ -50,7 +50,7 @@ if command -v gnome-keyring-daemon >/dev/null; then
   eval "$(printf "kimrel-ci" | XDG_DATA_HOME="$keyring_home" gnome-keyring-daemon --unlock --components=secrets 2>/dev/null)" || true
   export KIMREL_TEST_SECRET_SERVICE=1
 fi
-"$KIMREL_TEST_PYTHON" -m pytest "$@"
+"$KIMREL_TEST_PYTHON" -m pytest -n "${KIMREL_TEST_WORKERS:-2}" "$@"  # 2 xdist workers; -n 0: serial
 '
 if command -v dbus-run-session >/dev/null; then
   dbus-run-session -- bash -c "$inner" pytest "$@" 2> >(grep -v "Failed to set fd limit" >&2)

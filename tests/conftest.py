@@ -68,6 +68,24 @@ def memory_keyring(request: pytest.FixtureRequest) -> Iterator[MemoryKeyring | N
         keyring.set_keyring(previous)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def close_loopback_client() -> Iterator[None]:
+    """Close the shared client of tests.support.loopback after the last test."""
+    from tests.support import loopback
+
+    yield
+    loopback.close()
+
+
+@pytest.fixture(autouse=True)
+def close_sdk_clients() -> Iterator[None]:
+    """Close the SDK clients the test made with tests.support.sdk (their pooled sockets)."""
+    from tests.support import sdk
+
+    yield
+    sdk.close_all()
+
+
 SimulatorFactory = Callable[..., str]
 
 

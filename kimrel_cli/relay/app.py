@@ -7,7 +7,8 @@ CORS (opt-in), local token, body-size limit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -73,6 +74,13 @@ def create_app(
         Middleware(TokenGuard, token=config.token),
         Middleware(BodyLimit, max_bytes=config.max_body),
     ]
-    app = Starlette(routes=table, middleware=middleware)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        if ctx.upstream is not None:  # the upstream client's pooled connections, on this loop
+            await ctx.aclose()
+
+    app = Starlette(routes=table, middleware=middleware, lifespan=lifespan)
     app.state.ctx = ctx
     return app

@@ -187,7 +187,7 @@ def run_relay(
     """
     from kimrel_cli.relay.app import create_app
     from kimrel_cli.relay.dashboard import RequestLog
-    from kimrel_cli.servers import url_of
+    from kimrel_cli.servers import serve_forever, url_of
 
     settings = settings or load_settings()
     _setup_debug_logging()
@@ -229,10 +229,11 @@ def run_relay(
     _announce(log, mode, url, ctx, balance)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal with the
     # previous handler: make that a clean exit so relay.json is cleared below.
+    app = create_app(ctx)  # before the handler: nothing between it and serve_forever's own
     previous = signal.signal(signal.SIGTERM, _exit_cleanly)
     stopped: list[int] = []
     try:
-        _serve(create_app(ctx), sock, ctx, stopped)
+        serve_forever(app, sock, on_shutdown=lambda: stopped.append(ctx.stop_streams()))
     except KeyboardInterrupt:
         pass
     finally:
@@ -278,25 +279,6 @@ def port_owner(port: int) -> int | None:
         if target.startswith("socket:[") and target[8:-1] in inodes:
             return int(fd.split("/")[2])
     return None
-
-
-def _serve(app: Any, sock: Any, ctx: RelayContext, stopped: list[int]) -> None:
-    """uvicorn in the foreground; on shutdown the relay ends its own streams first.
-
-    uvicorn waits `timeout_graceful_shutdown` for open requests and then cancels them, printing a
-    traceback per stream; ending every stream in flight with an error event before that leaves
-    nothing to cancel, so a stop prints one line. The count goes to `stopped`.
-    """
-    import uvicorn
-
-    from kimrel_cli.servers import _config
-
-    class RelayServer(uvicorn.Server):
-        async def shutdown(self, sockets: Any = None) -> None:
-            stopped.append(ctx.stop_streams())
-            await super().shutdown(sockets=sockets)
-
-    RelayServer(_config(app, "warning")).run(sockets=[sock])
 
 
 def _exit_cleanly(signum: int, frame: Any) -> None:

@@ -8,8 +8,9 @@ import json
 from typing import Any
 
 import anthropic
-import httpx
 import pytest
+
+from tests.support import loopback, sdk
 
 pytest.importorskip("kimrel_cli.simulator.app", reason="the simulator has not landed yet")
 
@@ -79,7 +80,7 @@ def stack():
 
 
 def _client(relay: Any) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=relay.url, auth_token=TOKEN, max_retries=0)
+    return sdk.anthropic_client(base_url=relay.url, auth_token=TOKEN, max_retries=0)
 
 
 def test_a_tool_without_name_is_a_400_in_anthropic_shape(stack):
@@ -99,7 +100,7 @@ def test_a_tool_without_name_is_a_400_in_anthropic_shape(stack):
     assert upstream.bodies == []  # refused before anything went upstream
 
     # streaming and a non-list `tools` get the same treatment
-    response = httpx.post(
+    response = loopback.post(
         relay.url + "/v1/messages",
         headers={"authorization": f"Bearer {TOKEN}", "anthropic-version": "2023-06-01"},
         json={

@@ -16,6 +16,7 @@ import pytest
 from kimrel_cli.relay.context import RelayConfig
 from kimrel_cli.relay.dashboard import RequestLog
 from kimrel_cli.relay.run import start_relay_in_thread
+from tests.support import loopback, sdk
 
 TOKEN = "kr-local-e2e-token"
 WEATHER = {
@@ -77,11 +78,11 @@ def wait_for(condition, *, timeout: float, interval: float = 0.01) -> None:
 
 
 def oai(relay, **kwargs) -> openai.OpenAI:
-    return openai.OpenAI(base_url=relay.url + "/v1", api_key=TOKEN, max_retries=0, **kwargs)
+    return sdk.openai_client(base_url=relay.url + "/v1", api_key=TOKEN, max_retries=0, **kwargs)
 
 
 def ant(relay, **kwargs) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=relay.url, auth_token=TOKEN, max_retries=0, **kwargs)
+    return sdk.anthropic_client(base_url=relay.url, auth_token=TOKEN, max_retries=0, **kwargs)
 
 
 # ---- OpenAI SDK on /v1/chat/completions ------------------------------------------------
@@ -163,7 +164,7 @@ def test_openai_unknown_model_gets_not_found(relay):
 
 
 def test_openai_wrong_local_token_gets_authentication_error(relay):
-    client = openai.OpenAI(base_url=relay.url + "/v1", api_key="wrong", max_retries=0)
+    client = sdk.openai_client(base_url=relay.url + "/v1", api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         client.models.list()
 
@@ -221,7 +222,7 @@ def test_anthropic_stream_helper_assembles_the_final_message(relay):
 
 
 def test_anthropic_beta_resource_and_doubled_v1_path_work(relay):
-    client = anthropic.Anthropic(base_url=relay.url + "/v1", api_key=TOKEN, max_retries=0)
+    client = sdk.anthropic_client(base_url=relay.url + "/v1", api_key=TOKEN, max_retries=0)
     message = client.beta.messages.create(
         model="kimi-k2", max_tokens=50, messages=[{"role": "user", "content": "beta"}]
     )
@@ -313,7 +314,7 @@ def test_anthropic_unknown_model_gets_not_found(relay):
 
 
 def test_anthropic_wrong_token_gets_authentication_error(relay):
-    client = anthropic.Anthropic(base_url=relay.url, api_key="nope", max_retries=0)
+    client = sdk.anthropic_client(base_url=relay.url, api_key="nope", max_retries=0)
     with pytest.raises(anthropic.AuthenticationError):
         client.messages.create(
             model="kimi-k2", max_tokens=10, messages=[{"role": "user", "content": "x"}]
@@ -344,7 +345,7 @@ def test_anthropic_models_list_in_anthropic_shape(relay):
 
 
 def test_health_and_head_root_need_no_token_and_say_nothing_secret(relay):
-    health = httpx.get(relay.url + "/health")
+    health = loopback.get(relay.url + "/health")
     assert health.status_code == 200
     body = health.json()
     assert body["status"] == "ok"
@@ -354,7 +355,7 @@ def test_health_and_head_root_need_no_token_and_say_nothing_secret(relay):
 
 
 def test_claude_code_telemetry_is_accepted_quietly(relay):
-    response = httpx.post(
+    response = loopback.post(
         relay.url + "/api/event_logging/batch", json={"events": []}, headers={"x-api-key": TOKEN}
     )
     assert response.status_code == 200
@@ -370,7 +371,7 @@ def test_claude_code_telemetry_is_accepted_quietly(relay):
     ],
 )
 def test_unknown_routes_get_404_in_the_paths_protocol(relay, path, headers, anthropic_shape):
-    response = httpx.post(relay.url + path, headers={"x-api-key": TOKEN, **headers}, json={})
+    response = loopback.post(relay.url + path, headers={"x-api-key": TOKEN, **headers}, json={})
     assert response.status_code == 404
     body = response.json()
     if anthropic_shape:
@@ -381,7 +382,7 @@ def test_unknown_routes_get_404_in_the_paths_protocol(relay, path, headers, anth
 
 @pytest.mark.parametrize("path", ["/v1/messages", "/v1/chat/completions"])
 def test_bad_json_gets_400_in_shape(relay, path):
-    response = httpx.post(relay.url + path, headers={"x-api-key": TOKEN}, content=b"{not json")
+    response = loopback.post(relay.url + path, headers={"x-api-key": TOKEN}, content=b"{not json")
     assert response.status_code == 400
     body = response.json()
     assert ("type" in body) == (path == "/v1/messages")
@@ -422,7 +423,7 @@ def test_slow_upstream_gives_504(simulator, start_relay):
 
 def test_silent_upstream_gets_pings_in_the_anthropic_stream(simulator, start_relay):
     relay = start_relay(simulator, ping_interval=0.05)
-    with httpx.stream(
+    with loopback.stream(
         "POST",
         relay.url + "/v1/messages",
         headers={"x-api-key": TOKEN, "X-Kimrel-Fault": "chunk_delay=0.2"},
@@ -443,7 +444,7 @@ def test_silent_upstream_gets_pings_in_the_anthropic_stream(simulator, start_rel
 def test_client_disconnect_closes_the_upstream_stream(simulator, start_relay):
     relay = start_relay(simulator)
     stats = relay.ctx.stats
-    with httpx.stream(
+    with loopback.stream(
         "POST",
         relay.url + "/v1/messages",
         headers={"x-api-key": TOKEN, "X-Kimrel-Fault": "chunk_delay=0.5"},
@@ -494,8 +495,10 @@ def test_the_upstream_key_never_appears_in_output_logs_or_answers(
         with pytest.raises(Exception) as caught:
             bad()
         seen.append(caught.value.response)
-    seen.append(httpx.get(relay.url + "/health"))
-    seen.append(httpx.post(relay.url + "/v1/messages", headers={"x-api-key": TOKEN}, content=b"{"))
+    seen.append(loopback.get(relay.url + "/health"))
+    seen.append(
+        loopback.post(relay.url + "/v1/messages", headers={"x-api-key": TOKEN}, content=b"{")
+    )
     relay.ctx.log.flush()
     texts = [out.getvalue(), caplog.text]
     texts += [r.text + json.dumps(dict(r.headers)) for r in seen]

@@ -7,6 +7,7 @@ import pytest
 
 from kimrel_cli.relay.context import RelayConfig
 from kimrel_cli.relay.run import start_relay_in_thread
+from tests.support import sdk
 
 TOKEN = "kr-local-responses-token"
 WEATHER = {
@@ -32,7 +33,7 @@ def client(make_simulator):
             backoff_base=0.01,
         )
     )
-    yield openai.OpenAI(base_url=relay.url + "/v1", api_key=TOKEN, max_retries=0)
+    yield sdk.openai_client(base_url=relay.url + "/v1", api_key=TOKEN, max_retries=0)
     relay.stop()
 
 
@@ -104,7 +105,7 @@ def test_exhausted_credits_come_back_as_the_hosted_apis_403_with_where_to_buy(ma
     relay = start_relay_in_thread(
         RelayConfig(api_key="sk-sim-empty", base_url=make_simulator(), token=TOKEN, max_retries=0)
     )
-    client = openai.OpenAI(base_url=relay.url, api_key=TOKEN, max_retries=0)
+    client = sdk.openai_client(base_url=relay.url, api_key=TOKEN, max_retries=0)
     try:
         with pytest.raises(openai.PermissionDeniedError) as info:
             client.responses.create(model="kimi-k2", input="x")

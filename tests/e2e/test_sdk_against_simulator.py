@@ -8,6 +8,8 @@ import anthropic
 import openai
 import pytest
 
+from tests.support import sdk
+
 WEATHER = {
     "type": "object",
     "properties": {"city": {"type": "string"}},
@@ -18,12 +20,12 @@ HELLO = [{"role": "user", "content": "hello"}]
 
 @pytest.fixture
 def oai(simulator):
-    return openai.OpenAI(base_url=simulator + "/v1", api_key="sk-sim-demo", max_retries=0)
+    return sdk.openai_client(base_url=simulator + "/v1", api_key="sk-sim-demo", max_retries=0)
 
 
 @pytest.fixture
 def ant(simulator):
-    return anthropic.Anthropic(base_url=simulator, api_key="sk-sim-demo", max_retries=0)
+    return sdk.anthropic_client(base_url=simulator, api_key="sk-sim-demo", max_retries=0)
 
 
 def test_openai_lists_models_and_creates(oai):
@@ -64,13 +66,13 @@ def test_openai_tool_call_arguments_parse(oai):
 
 
 def test_openai_sees_typed_errors(simulator, make_simulator):
-    bad = openai.OpenAI(base_url=simulator + "/v1", api_key="sk-nope", max_retries=0)
+    bad = sdk.openai_client(base_url=simulator + "/v1", api_key="sk-nope", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.models.list()
-    empty = openai.OpenAI(base_url=simulator + "/v1", api_key="sk-sim-empty", max_retries=0)
+    empty = sdk.openai_client(base_url=simulator + "/v1", api_key="sk-sim-empty", max_retries=0)
     with pytest.raises(openai.PermissionDeniedError):
         empty.chat.completions.create(model="kimi-k2", messages=HELLO)
-    demo = openai.OpenAI(base_url=simulator + "/v1", api_key="sk-sim-demo", max_retries=0)
+    demo = sdk.openai_client(base_url=simulator + "/v1", api_key="sk-sim-demo", max_retries=0)
     with pytest.raises(openai.NotFoundError) as info:
         demo.chat.completions.create(model="gpt-9", messages=HELLO)
     assert info.value.code == "model_not_found"
@@ -81,7 +83,7 @@ def test_openai_sees_typed_errors(simulator, make_simulator):
             model="kimi-k2", messages=HELLO, extra_headers={"X-Kimrel-Fault": "status=429"}
         )
     small_url = make_simulator(keys={"sk-small": 50})
-    small = openai.OpenAI(base_url=small_url + "/v1", api_key="sk-small", max_retries=0)
+    small = sdk.openai_client(base_url=small_url + "/v1", api_key="sk-small", max_retries=0)
     with pytest.raises(openai.RateLimitError):
         for _ in range(21):
             small.models.list()
@@ -121,13 +123,13 @@ def test_anthropic_tool_use_and_thinking(ant):
 
 
 def test_anthropic_sees_typed_errors(simulator):
-    bad = anthropic.Anthropic(base_url=simulator, api_key="sk-nope", max_retries=0)
+    bad = sdk.anthropic_client(base_url=simulator, api_key="sk-nope", max_retries=0)
     with pytest.raises(anthropic.AuthenticationError):
         bad.messages.create(model="kimi-k2", max_tokens=10, messages=HELLO)
-    empty = anthropic.Anthropic(base_url=simulator, api_key="sk-sim-empty", max_retries=0)
+    empty = sdk.anthropic_client(base_url=simulator, api_key="sk-sim-empty", max_retries=0)
     with pytest.raises(anthropic.PermissionDeniedError):
         empty.messages.create(model="kimi-k2", max_tokens=10, messages=HELLO)
-    demo = anthropic.Anthropic(base_url=simulator, api_key="sk-sim-demo", max_retries=0)
+    demo = sdk.anthropic_client(base_url=simulator, api_key="sk-sim-demo", max_retries=0)
     with pytest.raises(anthropic.NotFoundError):
         demo.messages.create(model="gpt-9", max_tokens=10, messages=HELLO)
     with pytest.raises(anthropic.BadRequestError):

@@ -6,13 +6,13 @@ import base64
 import json
 
 import anthropic
-import httpx
 import openai
 import pytest
 
 from kimrel_cli import errors
 from kimrel_cli.hosted.client import Client
 from kimrel_cli.protocols.sse import SSEDecoder
+from tests.support import loopback, sdk
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
 FAST = {"backoff_base": 0.01, "backoff_max": 0.05}
@@ -123,30 +123,30 @@ def test_documented_errors_reach_the_client_typed(simulator, key, body, exc, cod
 
 
 def test_messages_route_errors_use_the_anthropic_shape(simulator):
-    response = httpx.post(
+    response = loopback.post(
         simulator + "/v1/messages",
         json={"model": "kimi-k2", "messages": [{"role": "user", "content": "x"}]},
         headers={"x-api-key": "sk-sim-demo"},
     )
     assert response.status_code == 400 and response.json()["type"] == "error"
     assert response.json()["error"]["type"] == "invalid_request_error"
-    response = httpx.post(simulator + "/v1/messages", json={}, headers={"x-api-key": "nope"})
+    response = loopback.post(simulator + "/v1/messages", json={}, headers={"x-api-key": "nope"})
     assert (
         response.status_code == 401 and response.json()["error"]["type"] == "authentication_error"
     )
 
 
 def test_unknown_routes_and_methods_are_refused_in_shape(simulator):
-    r = httpx.get(simulator + "/v1/engines", headers={"Authorization": "Bearer sk-sim-demo"})
+    r = loopback.get(simulator + "/v1/engines", headers={"Authorization": "Bearer sk-sim-demo"})
     assert r.status_code == 404 and "error" in r.json()
-    r = httpx.get(simulator + "/v1/messages")
+    r = loopback.get(simulator + "/v1/messages")
     assert r.status_code == 405 and r.json()["type"] == "error"
 
 
 def test_either_auth_header_works_on_every_route(simulator):
     for headers in ({"Authorization": "Bearer sk-sim-demo"}, {"X-API-Key": "sk-sim-demo"}):
-        assert httpx.get(simulator + "/v1/models", headers=headers).status_code == 200
-        assert httpx.get(simulator + "/user/credits", headers=headers).status_code == 200
+        assert loopback.get(simulator + "/v1/models", headers=headers).status_code == 200
+        assert loopback.get(simulator + "/user/credits", headers=headers).status_code == 200
 
 
 # --- credits and limits ------------------------------------------------------------------
@@ -210,7 +210,7 @@ def test_slow_fault_delays_the_answer(client):
 
 
 def test_chat_stream_has_kimi_framing(simulator):
-    r = httpx.post(
+    r = loopback.post(
         simulator + "/v1/chat/completions",
         json=chat_body(
             model="kimi-k2-thinking", stream=True, stream_options={"include_usage": True}
@@ -284,7 +284,7 @@ def test_stop_max_tokens_and_n(client):
 
 
 def test_openai_sdk_lists_creates_streams_and_sees_typed_errors(simulator):
-    client = openai.OpenAI(base_url=simulator + "/v1", api_key="sk-sim-demo", max_retries=0)
+    client = sdk.openai_client(base_url=simulator + "/v1", api_key="sk-sim-demo", max_retries=0)
     assert {m.id for m in client.models.list()} >= {"kimi-k2", "kimi-k2.6"}
     assert (
         client.chat.completions.create(
@@ -303,9 +303,9 @@ def test_openai_sdk_lists_creates_streams_and_sees_typed_errors(simulator):
         final = stream.get_final_completion()
     assert final.choices[0].message.tool_calls[0].function.name == "get_weather"
     with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=simulator + "/v1", api_key="bad", max_retries=0).models.list()
+        sdk.openai_client(base_url=simulator + "/v1", api_key="bad", max_retries=0).models.list()
     with pytest.raises(openai.PermissionDeniedError):
-        openai.OpenAI(
+        sdk.openai_client(
             base_url=simulator + "/v1", api_key="sk-sim-empty", max_retries=0
         ).chat.completions.create(model="kimi-k2", messages=[{"role": "user", "content": "x"}])
     with pytest.raises(openai.NotFoundError):
@@ -317,7 +317,7 @@ def test_openai_sdk_lists_creates_streams_and_sees_typed_errors(simulator):
 
 
 def test_anthropic_sdk_creates_streams_uses_tools_and_sees_typed_errors(simulator):
-    client = anthropic.Anthropic(base_url=simulator, api_key="sk-sim-demo", max_retries=0)
+    client = sdk.anthropic_client(base_url=simulator, api_key="sk-sim-demo", max_retries=0)
     message = client.messages.create(
         model="kimi-k2.6", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
     )
@@ -331,7 +331,7 @@ def test_anthropic_sdk_creates_streams_uses_tools_and_sees_typed_errors(simulato
         final = stream.get_final_message()
     assert final.stop_reason == "tool_use" and final.content[0].input["city"]
     with pytest.raises(anthropic.AuthenticationError):
-        anthropic.Anthropic(base_url=simulator, api_key="bad", max_retries=0).messages.create(
+        sdk.anthropic_client(base_url=simulator, api_key="bad", max_retries=0).messages.create(
             model="kimi-k2", max_tokens=5, messages=[{"role": "user", "content": "x"}]
         )
     with pytest.raises(anthropic.NotFoundError):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
 from kimrel_cli.catalogue import MODELS
@@ -12,6 +11,7 @@ from kimrel_cli.protocols.codex_models import auto_compact_limit, models_respons
 from kimrel_cli.relay.context import RelayConfig
 from kimrel_cli.relay.run import start_relay_in_thread
 from kimrel_cli.simulator.generation import plan_answer, quoted_patch
+from tests.support import loopback
 
 TOKEN = "kr-local-codex-models"
 PATCH = "*** Begin Patch\n*** Update File: a.txt\n@@\n-a\n+b\n*** End Patch"
@@ -57,7 +57,7 @@ def relay(make_simulator):
 
 def test_codex_catalogue_request_gets_codex_format_others_the_openai_list(relay):
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    codex = httpx.get(
+    codex = loopback.get(
         relay + "/v1/models",
         params={"client_version": "0.169.0"},
         headers={**auth, "originator": "codex_exec", "user-agent": "codex_exec/0.169.0"},
@@ -67,12 +67,12 @@ def test_codex_catalogue_request_gets_codex_format_others_the_openai_list(relay)
     assert set(slugs) == set(MODELS) and slugs[0] == "kimi-k2.6"
     assert "data" not in codex.json()
     # Codex's user agent alone (no query) is recognised too
-    by_agent = httpx.get(
+    by_agent = loopback.get(
         relay + "/v1/models",
         headers={**auth, "originator": "codex_cli_rs", "user-agent": "codex_cli_rs/0.169.0"},
     )
     assert "models" in by_agent.json()
-    plain = httpx.get(relay + "/v1/models", headers=auth).json()
+    plain = loopback.get(relay + "/v1/models", headers=auth).json()
     assert plain["object"] == "list" and {m["id"] for m in plain["data"]} >= set(MODELS)
     assert json.dumps(plain).find("slug") < 0
 
@@ -114,7 +114,7 @@ def test_a_gpt_name_from_codex_is_logged_as_what_it_ran_as(make_simulator):
     try:
         auth = {"Authorization": f"Bearer {TOKEN}"}
         for model in ("gpt-6-luna", "kimi-k2"):
-            answer = httpx.post(
+            answer = loopback.post(
                 server.url + "/v1/responses", json={"model": model, "input": "hi"}, headers=auth
             )
             assert answer.status_code == 200
@@ -130,10 +130,10 @@ def test_codex_still_gets_its_catalogue_when_the_upstream_list_fails(make_simula
     )
     try:
         auth = {"Authorization": f"Bearer {TOKEN}"}
-        codex = httpx.get(
+        codex = loopback.get(
             server.url + "/v1/models", params={"client_version": "0.169.0"}, headers=auth
         )
-        plain = httpx.get(server.url + "/v1/models", headers=auth)
+        plain = loopback.get(server.url + "/v1/models", headers=auth)
     finally:
         server.stop()
     assert codex.status_code == 200 and len(codex.json()["models"]) == len(MODELS)

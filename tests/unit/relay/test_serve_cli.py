@@ -9,11 +9,11 @@ import subprocess
 import sys
 import time
 
-import httpx
 from typer.testing import CliRunner
 
 from kimrel_cli.cli.app import app
 from kimrel_cli.relay.state import read_state, state_file, token_file
+from tests.support import loopback
 
 runner = CliRunner()
 
@@ -80,13 +80,13 @@ def test_background_relay_starts_answers_and_stops():
         assert url.startswith("http://127.0.0.1:")
         state = read_state()
         assert state is not None and state.url == url and state.simulate
-        health = httpx.get(url + "/health").json()
+        health = loopback.get(url + "/health").json()
         assert health["simulate"] is True
         status = kimrel("serve", "status", "--json")
         assert status.returncode == 0
         assert json.loads(status.stdout)["answering"] is True
         token = kimrel("serve", "token").stdout.strip()
-        answer = httpx.post(
+        answer = loopback.post(
             url + "/v1/chat/completions",
             headers={"Authorization": f"Bearer {token}"},
             json={"model": "kimi-k2", "messages": [{"role": "user", "content": "hi"}]},
@@ -124,7 +124,7 @@ def test_foreground_log_json_reports_start_and_requests_then_clears_state_on_sig
         url = started["url"]
         assert started["openai_url"] == url + "/v1"
         assert read_state() is not None
-        answer = httpx.post(
+        answer = loopback.post(
             url + "/v1/messages",
             json={
                 "model": "kimi-k2",
@@ -143,9 +143,11 @@ def test_foreground_log_json_reports_start_and_requests_then_clears_state_on_sig
     finally:
         proc.terminate()
         proc.wait(10)
+    with proc.stdout, proc.stderr:
+        errors = proc.stderr.read()
     assert proc.returncode == 0
     assert not state_file().exists()
-    assert "sk-sim-demo" not in proc.stderr.read()
+    assert "sk-sim-demo" not in errors
 
 
 def test_foreground_header_prints_urls_and_snippets_with_the_token():
@@ -168,7 +170,8 @@ def test_foreground_header_prints_urls_and_snippets_with_the_token():
     finally:
         proc.terminate()
         proc.wait(10)
-    text += proc.stderr.read()
+    with proc.stdout, proc.stderr:
+        text += proc.stderr.read()
     assert f"Anthropic base URL: {url}" in text
     assert f"OpenAI base URL:    {url}/v1" in text
     assert "ANTHROPIC_AUTH_TOKEN=kr-local-shown" in text

@@ -62,6 +62,7 @@ def test_stop_returns_once_the_relay_cleared_its_state_even_if_the_process_linge
     finally:
         child.kill()
         child.wait()
+        child.stdout.close()
 
 
 def test_health_ok_without_httpx(simulator):

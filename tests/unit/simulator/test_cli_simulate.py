@@ -9,13 +9,13 @@ import subprocess
 import sys
 import time
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
 from kimrel_cli.cli.app import app
 from kimrel_cli.cli.simulate import read_keys
 from kimrel_cli.errors import ConfigError
+from tests.support import loopback
 
 runner = CliRunner()
 
@@ -50,6 +50,8 @@ def stop(proc: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
+    finally:
+        proc.stdout.close()
 
 
 def test_simulate_prints_its_url_keys_and_serves(tmp_path):
@@ -61,7 +63,7 @@ def test_simulate_prints_its_url_keys_and_serves(tmp_path):
         assert "sk-test-1: 500 credits" in text and "sk-test-2: 0 credits" in text
         assert f"export KIMREL_BASE_URL={base} KIMREL_API_KEY=sk-test-1" in text
         assert base.startswith("http://127.0.0.1:") and base.endswith("/api")
-        r = httpx.get(base + "/user/credits", headers={"X-API-Key": "sk-test-1"})
+        r = loopback.get(base + "/user/credits", headers={"X-API-Key": "sk-test-1"})
         assert r.json()["credits_remaining"] == 500
     finally:
         stop(proc)
@@ -72,8 +74,8 @@ def test_simulate_defaults_to_the_demo_keys_and_applies_a_fault():
     try:
         assert "sk-sim-demo: 1,000 credits" in "".join(lines)
         headers = {"Authorization": "Bearer sk-sim-demo"}
-        assert httpx.get(base + "/v1/models", headers=headers).status_code == 503
-        assert httpx.get(base + "/v1/models", headers=headers).status_code == 200
+        assert loopback.get(base + "/v1/models", headers=headers).status_code == 503
+        assert loopback.get(base + "/v1/models", headers=headers).status_code == 200
     finally:
         stop(proc)
 

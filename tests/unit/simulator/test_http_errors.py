@@ -7,6 +7,8 @@ import base64
 import httpx
 import pytest
 
+from tests.support import loopback
+
 DEMO = {"Authorization": "Bearer sk-sim-demo"}
 CHAT = {"model": "kimi-k2", "messages": [{"role": "user", "content": "hi"}]}
 MSG = {"model": "kimi-k2", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
@@ -14,11 +16,11 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
 
 
 def chat(url, body, headers=DEMO):
-    return httpx.post(url + "/v1/chat/completions", json=body, headers=headers)
+    return loopback.post(url + "/v1/chat/completions", json=body, headers=headers)
 
 
 def msgs(url, body, headers=None):
-    return httpx.post(
+    return loopback.post(
         url + "/v1/messages", json=body, headers=headers or {"x-api-key": "sk-sim-demo"}
     )
 
@@ -41,8 +43,8 @@ def anthropic_error(response, status, type_="invalid_request_error"):
 
 def test_both_auth_headers_work_on_every_route(simulator):
     for headers in (DEMO, {"X-API-Key": "sk-sim-demo"}):
-        assert httpx.get(simulator + "/v1/models", headers=headers).status_code == 200
-        assert httpx.get(simulator + "/user/credits", headers=headers).status_code == 200
+        assert loopback.get(simulator + "/v1/models", headers=headers).status_code == 200
+        assert loopback.get(simulator + "/user/credits", headers=headers).status_code == 200
         assert chat(simulator, CHAT, headers).status_code == 200
         assert msgs(simulator, MSG, headers).status_code == 200
 
@@ -50,13 +52,13 @@ def test_both_auth_headers_work_on_every_route(simulator):
 def test_missing_or_unknown_key_is_401_in_each_shape(simulator):
     for headers in ({}, {"Authorization": "Bearer sk-nope"}):
         openai_error(chat(simulator, CHAT, headers), 401, "invalid_api_key")
-        r = httpx.get(simulator + "/user/credits", headers=headers)
+        r = loopback.get(simulator + "/user/credits", headers=headers)
         openai_error(r, 401, "invalid_api_key")
     anthropic_error(msgs(simulator, MSG, {"x-api-key": "sk-nope"}), 401, "authentication_error")
 
 
 def test_models_lists_the_five_catalogue_models(simulator):
-    r = httpx.get(simulator + "/v1/models", headers=DEMO)
+    r = loopback.get(simulator + "/v1/models", headers=DEMO)
     body = r.json()
     assert body["object"] == "list"
     assert [m["id"] for m in body["data"]] == [
@@ -76,7 +78,7 @@ def test_success_charges_the_catalogue_price_and_failure_charges_nothing(simulat
     failed = chat(simulator, {**CHAT, "temperature": 5})
     assert failed.status_code == 400
     assert failed.headers["X-Credits-Remaining"] == "995"
-    credits = httpx.get(simulator + "/user/credits", headers=DEMO).json()
+    credits = loopback.get(simulator + "/user/credits", headers=DEMO).json()
     assert credits["credits_remaining"] == 995
     assert credits["credits_used"] == 5
     assert credits["tier"] == "101-1,000"
@@ -105,16 +107,16 @@ def test_the_21st_request_in_a_minute_is_429_for_a_small_balance(make_simulator)
     headers = {"Authorization": "Bearer sk-small"}
     seen = []
     for _ in range(20):
-        r = httpx.get(url + "/v1/models", headers=headers)
+        r = loopback.get(url + "/v1/models", headers=headers)
         assert r.status_code == 200
         seen.append(int(r.headers["X-RateLimit-Remaining"]))
     assert r.headers["X-RateLimit-Limit"] == "20"
     assert seen[0] == 19 and seen[-1] == 0
-    over = httpx.get(url + "/v1/models", headers=headers)
+    over = loopback.get(url + "/v1/models", headers=headers)
     openai_error(over, 429, "rate_limit_exceeded", "rate_limit_error")
     assert int(over.headers["Retry-After"]) >= 1
     assert int(over.headers["X-RateLimit-Reset"]) > 1_700_000_000
-    over = httpx.post(url + "/v1/messages", json=MSG, headers={"x-api-key": "sk-small"})
+    over = loopback.post(url + "/v1/messages", json=MSG, headers={"x-api-key": "sk-small"})
     anthropic_error(over, 429, "rate_limit_error")
 
 
@@ -172,23 +174,23 @@ def test_unknown_model_is_404_model_not_found(simulator):
 
 
 def test_unknown_paths_wrong_methods_and_bad_json_in_shape(simulator):
-    r = httpx.get(simulator + "/v1/engines", headers=DEMO)
+    r = loopback.get(simulator + "/v1/engines", headers=DEMO)
     openai_error(r, 404, "not_found")
     assert r.headers["X-Credits-Remaining"] == "1000"
     anthropic_error(
-        httpx.get(simulator + "/v1/messages/batches", headers=DEMO), 404, "not_found_error"
+        loopback.get(simulator + "/v1/messages/batches", headers=DEMO), 404, "not_found_error"
     )
     openai_error(
-        httpx.get(simulator + "/v1/chat/completions", headers=DEMO), 405, "method_not_allowed"
+        loopback.get(simulator + "/v1/chat/completions", headers=DEMO), 405, "method_not_allowed"
     )
-    anthropic_error(httpx.get(simulator + "/v1/messages", headers=DEMO), 405)
+    anthropic_error(loopback.get(simulator + "/v1/messages", headers=DEMO), 405)
     bad = {**DEMO, "Content-Type": "application/json"}
     openai_error(
-        httpx.post(simulator + "/v1/chat/completions", content=b"{nope", headers=bad),
+        loopback.post(simulator + "/v1/chat/completions", content=b"{nope", headers=bad),
         400,
         "invalid_request",
     )
-    anthropic_error(httpx.post(simulator + "/v1/messages", content=b"[1]", headers=bad), 400)
+    anthropic_error(loopback.post(simulator + "/v1/messages", content=b"[1]", headers=bad), 400)
 
 
 def image_chat(model, url):

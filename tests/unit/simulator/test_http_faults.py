@@ -7,6 +7,8 @@ import time
 import httpx
 import pytest
 
+from tests.support import loopback
+
 DEMO = {"Authorization": "Bearer sk-sim-demo"}
 CHAT = {"model": "kimi-k2", "messages": [{"role": "user", "content": "hello there, a long prompt"}]}
 MSG = {**CHAT, "max_tokens": 100}
@@ -14,11 +16,11 @@ MSG = {**CHAT, "max_tokens": 100}
 
 def post(url, path, body, fault=None, key_header=DEMO):
     headers = {**key_header, **({"X-Kimrel-Fault": fault} if fault else {})}
-    return httpx.post(url + path, json=body, headers=headers, timeout=10)
+    return loopback.post(url + path, json=body, headers=headers, timeout=10)
 
 
 def balance(url):
-    return httpx.get(url + "/user/credits", headers=DEMO).json()["credits_remaining"]
+    return loopback.get(url + "/user/credits", headers=DEMO).json()["credits_remaining"]
 
 
 def test_status_fault_fails_in_the_route_shape_and_charges_nothing(simulator):
@@ -74,7 +76,7 @@ def test_delay_waits_before_answering(simulator):
 @pytest.mark.parametrize("path,body", [("/v1/chat/completions", CHAT), ("/v1/messages", MSG)])
 def test_chunk_delay_paces_the_stream(simulator, path, body):
     headers = {**DEMO, "X-Kimrel-Fault": "chunk_delay=0.1"}
-    with httpx.stream(
+    with loopback.stream(
         "POST", simulator + path, json={**body, "stream": True}, headers=headers
     ) as r:
         stamps = [time.monotonic() for _ in r.iter_raw()]
@@ -85,7 +87,7 @@ def test_chunk_delay_paces_the_stream(simulator, path, body):
 def test_settings_chunk_delay_applies_to_streams(make_simulator):
     url = make_simulator(chunk_delay=0.05)
     start = time.monotonic()
-    with httpx.stream(
+    with loopback.stream(
         "POST", url + "/v1/chat/completions", json={**CHAT, "stream": True}, headers=DEMO
     ) as r:
         r.read()
@@ -98,7 +100,9 @@ def test_drop_after_breaks_the_stream_and_charges_nothing(simulator, path, body)
     received = b""
     with (
         pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)),
-        httpx.stream("POST", simulator + path, json={**body, "stream": True}, headers=headers) as r,
+        loopback.stream(
+            "POST", simulator + path, json={**body, "stream": True}, headers=headers
+        ) as r,
     ):
         assert r.status_code == 200
         for piece in r.iter_bytes():

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-import httpx
-
 from kimrel_cli.protocols.sse import SSEDecoder
+from tests.support import loopback
 
 DEMO = {"Authorization": "Bearer sk-sim-demo"}
 WEATHER = {
@@ -21,7 +20,7 @@ MSG_TOOLS = [{"name": "get_weather", "input_schema": WEATHER}]
 def chat(url, **body):
     body.setdefault("model", "kimi-k2")
     body.setdefault("messages", [{"role": "user", "content": "hello"}])
-    r = httpx.post(url + "/v1/chat/completions", json=body, headers=DEMO)
+    r = loopback.post(url + "/v1/chat/completions", json=body, headers=DEMO)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -30,14 +29,14 @@ def msgs(url, **body):
     body.setdefault("model", "kimi-k2")
     body.setdefault("max_tokens", 256)
     body.setdefault("messages", [{"role": "user", "content": "hello"}])
-    r = httpx.post(url + "/v1/messages", json=body, headers={"x-api-key": "sk-sim-demo"})
+    r = loopback.post(url + "/v1/messages", json=body, headers={"x-api-key": "sk-sim-demo"})
     assert r.status_code == 200, r.text
     return r.json()
 
 
 def events(url, path, body):
     headers = {"x-api-key": "sk-sim-demo"}
-    with httpx.stream("POST", url + path, json=body, headers=headers) as r:
+    with loopback.stream("POST", url + path, json=body, headers=headers) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         decoder = SSEDecoder()
@@ -103,7 +102,7 @@ def test_chat_tool_result_is_quoted_and_reasoning_content_is_required(simulator)
     ]
     answer = chat(simulator, messages=history, tools=CHAT_TOOLS)["choices"][0]["message"]
     assert answer["content"] == "The tool returned: sunny"
-    r = httpx.post(
+    r = loopback.post(
         simulator + "/v1/chat/completions",
         json={"model": "kimi-k2.6", "messages": history},
         headers=DEMO,
@@ -185,7 +184,7 @@ def test_stream_is_charged_when_it_completes(simulator):
         "/v1/chat/completions",
         {"model": "kimi-k2.6", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
     )
-    credits = httpx.get(simulator + "/user/credits", headers=DEMO).json()
+    credits = loopback.get(simulator + "/user/credits", headers=DEMO).json()
     assert credits["credits_remaining"] == 997
 
 
