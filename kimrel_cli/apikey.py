@@ -5,6 +5,10 @@ Call `.reveal()` only where a request header is built and in `kimrel key print`.
 
 from __future__ import annotations
 
+# The key every simulator started without its own keys accepts (docs/simulator.md); here, in
+# the core, so the relay (`serve --simulate`) and the simulator name it from one place.
+SIMULATOR_DEMO_KEY = "sk-sim-demo"
+
 
 class ApiKey:
     """An API key that never shows itself in logs, messages or tracebacks."""

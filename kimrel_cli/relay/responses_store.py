@@ -1,4 +1,4 @@
-"""The bounded in-memory store behind `previous_response_id` (most recent 200 responses).
+"""The bounded in-memory store behind `previous_response_id` (the most recent `capacity`).
 
 Each entry holds the conversation as Responses items (the request's input items followed by the
 answer's output items), so a follow-up request is translated as if the client had sent the whole
@@ -37,7 +37,7 @@ class ResponsesStore:
         if items is None:
             raise BadRequest(
                 f"previous response {response_id!r} is not known to this relay "
-                "(it keeps the last 200 responses in memory, until it restarts)",
+                f"(it keeps the last {self.capacity} responses in memory, until it restarts)",
                 wire_code="previous_response_not_found",
                 hint="Send the whole conversation as input instead.",
             )

@@ -17,14 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kimrel_cli.apikey import ApiKey
+from kimrel_cli.apikey import SIMULATOR_DEMO_KEY, ApiKey
 from kimrel_cli.config import Settings, load_settings
 from kimrel_cli.errors import ConfigError, KimrelError
 from kimrel_cli.relay import state as relay_state
 from kimrel_cli.relay.context import RelayConfig, RelayContext, build_context, public_url
 from kimrel_cli.relay.security import is_loopback_bind
-
-SIMULATOR_KEY = "sk-sim-demo"
 
 
 @dataclass
@@ -89,7 +87,7 @@ def resolve_upstream(
 ) -> tuple[ApiKey, str, str | None]:
     """(key, base URL, account name) for the relay's upstream."""
     if simulator_url is not None:
-        return ApiKey(SIMULATOR_KEY), simulator_url, None
+        return ApiKey(SIMULATOR_DEMO_KEY), simulator_url, None
     from kimrel_cli.accounts.registry import resolve_key
 
     resolved = resolve_key(opts.account, settings)
@@ -366,7 +364,7 @@ def start_background(opts: ServeOptions, timeout: float = 10.0) -> relay_state.R
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.kill(proc.pid, signal.SIGTERM)
-    raise KimrelError("the relay did not answer within 10 s", hint=f"See {log_path}")
+    raise KimrelError(f"the relay did not answer within {timeout:.0f} s", hint=f"See {log_path}")
 
 
 def _start_failure(log_path: Any, offset: int, returncode: int) -> KimrelError:

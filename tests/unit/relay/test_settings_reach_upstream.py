@@ -127,3 +127,19 @@ def test_output_cap_and_alias_settings_reach_every_route(stack, stream):
             sent = seen.bodies[-1]
             assert sent["model"] == "kimi-k2", path
             assert sent["max_tokens"] == 77, path
+
+
+@pytest.mark.parametrize("path", ["/v1/responses", "/v1/chat/completions"])
+def test_a_model_the_catalogue_does_not_know_gets_no_output_cap_on_any_route(stack, path):
+    # be2c06a: no cap for unknown models; the Responses route used to send 8192 regardless
+    client, seen = stack(Settings())
+    body = (
+        {"input": "hi", "max_output_tokens": 20000}
+        if path == "/v1/responses"
+        else {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 20000}
+    )
+    with client:
+        client.post(path, json={"model": "kimi-k3-preview", **body})
+    assert seen.bodies, "the request never reached the simulator"
+    assert seen.bodies[-1]["model"] == "kimi-k3-preview"
+    assert seen.bodies[-1].get("max_tokens") == 20000, seen.bodies[-1]
