@@ -10,7 +10,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,16 +156,6 @@ def start_in_thread(app: Any, sock: socket.socket, *, log_level: str = "warning"
             raise RuntimeError("server thread failed to start")
         time.sleep(0.01)
     return RunningServer(url=url_of(sock), server=server, thread=thread)
-
-
-@contextlib.contextmanager
-def run_in_thread(app: Any, sock: socket.socket, *, log_level: str = "warning") -> Iterator[str]:
-    """Context manager form of start_in_thread: yields the base URL, stops on exit."""
-    running = start_in_thread(app, sock, log_level=log_level)
-    try:
-        yield running.url
-    finally:
-        running.stop()
 
 
 def serve_forever(

@@ -59,7 +59,6 @@ class RelayConfig:
     connect_timeout: float = 30.0
     read_timeout: float = 600.0
     image_timeout: float = 10.0
-    debug: bool = False
     log: RequestLog | None = None  # None: a silent log (tests); serve passes a printing one
 
 

@@ -290,7 +290,7 @@ async def with_pings(
 
     One reader task per stream pulls the upstream events into a small queue (so a ping never
     cancels a pending read, which would break the iterator); waiting for the next one is a
-    plain `queue.get()` under `asyncio.timeout`, with no task per event.
+    `queue.get()` under `asyncio.wait_for` only while upstream is idle, so no task per event.
     """
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=64)
 
@@ -309,10 +309,9 @@ async def with_pings(
             try:
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
-                try:
-                    async with asyncio.timeout(interval):
-                        item = await queue.get()
-                except TimeoutError:
+                try:  # asyncio.timeout is 3.11+; wait_for runs only while upstream is idle
+                    item = await asyncio.wait_for(queue.get(), interval)
+                except asyncio.TimeoutError:  # not the builtin TimeoutError on 3.10
                     yield None
                     continue
             if item is _END:

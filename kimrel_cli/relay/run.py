@@ -1,8 +1,8 @@
 """Running the relay: decide its config from the serve options, bind, write relay.json, serve.
 
 `run_relay` is the foreground `kimrel serve`; `start_relay_in_thread` serves a RelayConfig on
-127.0.0.1:0 in a thread (tests, benchmarks); `start_background` / `stop_background` manage a
-detached `kimrel serve` through relay.json.
+127.0.0.1:0 in a thread (tests, benchmarks); `start_background` starts a detached `kimrel serve`
+(relay/state.py's `stop_running` stops it) through relay.json.
 """
 
 from __future__ import annotations
@@ -112,7 +112,6 @@ def make_config(
         cors_origin=opts.cors_origin,
         simulate=opts.simulate,
         account=account,
-        debug=os.environ.get("KIMREL_DEBUG", "") not in ("", "0"),
         log=log,
     )
     return config, host
@@ -394,7 +393,3 @@ def _start_failure(log_path: Any, offset: int, returncode: int) -> KimrelError:
 
 def health_ok(url: str, timeout: float = 1.0) -> bool:
     return relay_state.health_ok(url, timeout)
-
-
-def stop_background(timeout: float = 10.0) -> relay_state.RelayState | None:
-    return relay_state.stop_running(timeout)

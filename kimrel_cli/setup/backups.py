@@ -138,11 +138,6 @@ def list_backups(tool: str) -> list[Backup]:
     return out
 
 
-def hand_edited(backup: Backup) -> list[str]:
-    """Files whose current content is not what kimrel wrote in this backup's change."""
-    return [p for p, info in backup.files.items() if sha256(read_bytes(Path(p))) != info["written"]]
-
-
 _MISSING = object()
 
 
