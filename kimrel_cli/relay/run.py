@@ -67,18 +67,20 @@ class ServeOptions:
 
 
 def check_binding(host: str, *, allow_remote: bool, no_auth: bool) -> None:
-    """Refuse a non-loopback bind without --allow-remote, and --no-auth with it."""
+    """Refuse a non-loopback bind without --allow-remote, and --no-auth with --allow-remote
+    (on any host: --allow-remote turns the Host check off, so the token is all that guards)."""
+    if allow_remote and no_auth:
+        raise ConfigError(
+            "--allow-remote and --no-auth cannot be combined",
+            hint="--allow-remote turns off the Host check; remote clients must present the "
+            "local token (kimrel serve token).",
+        )
     if is_loopback_bind(host):
         return
     if not allow_remote:
         raise ConfigError(
             f"refusing to listen on {host}: the relay holds your API key and binds loopback only",
             hint="Use --host 127.0.0.1, or pass --allow-remote (a token is then required).",
-        )
-    if no_auth:
-        raise ConfigError(
-            "--no-auth is only allowed on a loopback address",
-            hint="Remote clients must present the local token (kimrel serve token).",
         )
 
 

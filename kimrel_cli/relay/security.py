@@ -152,20 +152,33 @@ class HostGuard:
         await self.app(scope, receive, send)
 
 
-class TokenGuard:
-    """Require the local token as `Authorization: Bearer T` or `x-api-key: T` (not on OPEN_ROUTES)."""
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
-    def __init__(self, app: ASGIApp, *, token: str | None) -> None:
+
+class TokenGuard:
+    """Require the local token as `Authorization: Bearer T` or `x-api-key: T` (not on OPEN_ROUTES).
+
+    Without a token (`--no-auth`) a web page could still post to the relay (CSRF: a `text/plain`
+    form or fetch needs no preflight). Then every API request must not carry a foreign `Origin`
+    (any but `cors_origin`) and every request with a body must be `application/json`: 403 / 415.
+    """
+
+    def __init__(self, app: ASGIApp, *, token: str | None, cors_origin: str | None = None) -> None:
         self.app = app
         self.token = token.encode() if token else None
+        self.cors_origin = cors_origin.rstrip("/") if cors_origin else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
-            or self.token is None
             or (scope.get("method"), scope.get("path")) in OPEN_ROUTES
             or scope.get("method") == "OPTIONS"
         ):
+            await self.app(scope, receive, send)
+            return
+        if self.token is None:
+            if await self._cross_site(scope, send):
+                return
             await self.app(scope, receive, send)
             return
         if self._presented(scope):
@@ -183,6 +196,35 @@ class TokenGuard:
             "missing or wrong local relay token: send it as 'Authorization: Bearer <token>' or "
             "'x-api-key: <token>' (print it with: kimrel serve token)",
         )
+
+    async def _cross_site(self, scope: Scope, send: Send) -> bool:
+        """Refuse (and return True) what a browser page on another site could send."""
+        origin = _header(scope, b"origin")
+        if origin is not None and origin.rstrip("/") != self.cors_origin:
+            scope[REASON_KEY] = f"rejected: foreign Origin {origin!r} (no token)"
+            await send_error(
+                send,
+                protocol_of_scope(scope),
+                403,
+                f"requests from web pages (Origin {origin!r}) are refused while the relay runs "
+                "with --no-auth",
+                code="forbidden_origin",
+            )
+            return True
+        if scope.get("method") in SAFE_METHODS:
+            return False
+        kind = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            scope[REASON_KEY] = f"rejected: content-type {kind or 'none'!r} (no token)"
+            await send_error(
+                send,
+                protocol_of_scope(scope),
+                415,
+                f"content-type {kind or 'none'!r} is not accepted: send application/json",
+                code="unsupported_media_type",
+            )
+            return True
+        return False
 
     def _presented(self, scope: Scope) -> bool:
         assert self.token is not None

@@ -157,9 +157,21 @@ def test_health_and_head_root_need_no_token(method, path):
     assert response.status_code == 200
 
 
-def test_no_token_configured_lets_everything_through():
-    response = call(TokenGuard(echo_app, token=None), "POST", "/v1/messages", content=b"{}")
+def test_no_token_configured_lets_json_through():
+    response = call(
+        TokenGuard(echo_app, token=None),
+        "POST",
+        "/v1/messages",
+        content=b"{}",
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
     assert response.status_code == 200
+
+
+def test_no_token_lets_the_configured_cors_origin_through():
+    guard = TokenGuard(echo_app, token=None, cors_origin="https://app.example/")
+    headers = {"content-type": "application/json", "origin": "https://app.example"}
+    assert call(guard, "POST", "/v1/messages", content=b"{}", headers=headers).status_code == 200
 
 
 def test_body_over_limit_by_content_length_gets_413():
@@ -230,7 +242,7 @@ def test_non_loopback_bind_is_refused_without_allow_remote():
 
 
 def test_non_loopback_bind_with_no_auth_is_refused():
-    with pytest.raises(ConfigError, match="no-auth"):
+    with pytest.raises(ConfigError, match="cannot be combined"):
         check_binding("0.0.0.0", allow_remote=True, no_auth=True)
 
 

@@ -41,7 +41,7 @@ def test_serve_refuses_no_auth_with_allow_remote():
         app, ["serve", "--host", "0.0.0.0", "--allow-remote", "--no-auth", "--simulate"]
     )
     assert result.exit_code == 1
-    assert "--no-auth is only allowed on a loopback address" in result.output
+    assert "--allow-remote and --no-auth cannot be combined" in result.output
 
 
 def test_serve_token_prints_the_same_private_token_every_time():

@@ -1,0 +1,76 @@
+"""Issue 14's security points, against a real relay on 127.0.0.1:0 (and the simulator)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from kimrel_cli.cli.app import app
+from kimrel_cli.relay.context import RelayConfig
+from kimrel_cli.relay.run import RunningRelay, start_relay_in_thread
+
+runner = CliRunner()
+CHAT = {"model": "kimi-k2", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
+
+
+@pytest.fixture
+def open_relay(simulator: str) -> Iterator[RunningRelay]:
+    """A relay with no token (`--no-auth`), relaying to the simulator."""
+    relay = start_relay_in_thread(
+        RelayConfig(api_key="sk-sim-demo", base_url=simulator, token=None)
+    )
+    yield relay
+    relay.stop()
+
+
+def post(url: str, path: str, **kwargs: Any) -> httpx.Response:
+    with httpx.Client(trust_env=False, timeout=10) as client:
+        return client.post(url + path, **kwargs)
+
+
+def test_allow_remote_with_no_auth_is_refused_on_the_default_loopback_host():
+    result = runner.invoke(app, ["serve", "--allow-remote", "--no-auth", "--port", "0"])
+    assert result.exit_code == 1
+    assert "--allow-remote and --no-auth cannot be combined" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_no_auth_refuses_a_cross_site_text_plain_post(open_relay: RunningRelay):
+    answer = post(
+        open_relay.url,
+        "/v1/chat/completions",
+        content=json.dumps(CHAT),
+        headers={"content-type": "text/plain", "origin": "https://evil.example"},
+    )
+    assert answer.status_code == 403
+    assert answer.json()["error"]["code"] == "forbidden_origin"
+
+
+def test_no_auth_refuses_text_plain_without_origin_in_the_route_shape(open_relay: RunningRelay):
+    answer = post(
+        open_relay.url,
+        "/v1/messages",
+        content=json.dumps(CHAT),
+        headers={"content-type": "text/plain"},
+    )
+    assert answer.status_code == 415
+    assert answer.json()["type"] == "error"  # Anthropic's shape on /v1/messages
+
+
+def test_no_auth_refuses_a_foreign_origin_even_with_json(open_relay: RunningRelay):
+    answer = post(
+        open_relay.url, "/v1/responses", json=CHAT, headers={"origin": "http://localhost:9999"}
+    )
+    assert answer.status_code == 403
+    assert "error" in answer.json()
+
+
+def test_no_auth_still_serves_json_from_tools(open_relay: RunningRelay):
+    answer = post(open_relay.url, "/v1/chat/completions", json=CHAT)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["choices"][0]["message"]["content"]
