@@ -119,6 +119,24 @@ def make_config(
     return config, host
 
 
+def bind_notice(host: str, port: int) -> tuple[str, str | None]:
+    """(the URL local clients use, a warning to print or None) for a relay bound to host:port.
+
+    A wildcard bind (0.0.0.0, ::) is reached locally through loopback, but listens on every
+    interface: say so, with the real bind address, instead of a banner naming 127.0.0.1 only.
+    """
+    shown = f"[{host}]" if ":" in host else host
+    bound = f"http://{shown}:{port}"
+    if is_loopback_bind(host):
+        return bound, None
+    local = f"http://127.0.0.1:{port}" if host in ("0.0.0.0", "::") else bound
+    where = "every network interface" if host in ("0.0.0.0", "::") else host
+    return local, (
+        f"listening on {bound} ({where}): anyone who can reach this machine and has the local "
+        "token can spend your credits; clients on this machine use " + local
+    )
+
+
 def bind_tcp(host: str = "127.0.0.1", port: int = 0) -> Any:
     """The relay's listening socket (servers.bind_socket: IPPROTO_TCP, so no delayed-ACK stalls)."""
     from kimrel_cli.servers import bind_socket
@@ -186,7 +204,7 @@ def run_relay(
     """
     from kimrel_cli.relay.app import create_app
     from kimrel_cli.relay.dashboard import RequestLog
-    from kimrel_cli.servers import serve_forever, url_of
+    from kimrel_cli.servers import serve_forever
 
     settings = settings or load_settings()
     _setup_debug_logging()
@@ -205,9 +223,7 @@ def run_relay(
             f"cannot listen on {host}:{port}: {reason}",
             hint="Another relay may be running (kimrel serve status); or pick --port.",
         ) from None
-    url = url_of(sock)
-    if host in ("0.0.0.0", "::"):
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    url, notice = bind_notice(host, sock.getsockname()[1])
     ctx = build_context(config)
     balance = _balance(ApiKey(_reveal(config.api_key)), config.base_url)
     ctx.stats.credits_remaining = balance
@@ -226,6 +242,9 @@ def run_relay(
         )
     )
     _announce(log, mode, url, ctx, balance)
+    if notice is not None:
+        log.message(notice, level="warning")
+        log.flush()
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal with the
     # previous handler: make that a clean exit so relay.json is cleared below.
     app = create_app(ctx)  # before the handler: nothing between it and serve_forever's own

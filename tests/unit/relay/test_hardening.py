@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from kimrel_cli.cli.app import app
 from kimrel_cli.relay.context import RelayConfig
-from kimrel_cli.relay.run import RunningRelay, start_relay_in_thread
+from kimrel_cli.relay.run import RunningRelay, bind_notice, start_relay_in_thread
 
 runner = CliRunner()
 CHAT = {"model": "kimi-k2", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
@@ -74,3 +74,22 @@ def test_no_auth_still_serves_json_from_tools(open_relay: RunningRelay):
     answer = post(open_relay.url, "/v1/chat/completions", json=CHAT)
     assert answer.status_code == 200, answer.text
     assert answer.json()["choices"][0]["message"]["content"]
+
+
+def test_a_wildcard_bind_is_announced_with_its_real_address_and_a_warning():
+    url, notice = bind_notice("0.0.0.0", 8861)
+    assert url == "http://127.0.0.1:8861"  # what local clients use
+    assert notice is not None and "http://0.0.0.0:8861" in notice
+    assert "every network interface" in notice
+    url, notice = bind_notice("::", 8861)
+    assert notice is not None and "http://[::]:8861" in notice
+
+
+def test_a_lan_bind_is_announced_with_its_address():
+    url, notice = bind_notice("192.168.1.20", 8861)
+    assert url == "http://192.168.1.20:8861"
+    assert notice is not None and "192.168.1.20" in notice
+
+
+def test_a_loopback_bind_needs_no_warning():
+    assert bind_notice("127.0.0.1", 8861) == ("http://127.0.0.1:8861", None)
