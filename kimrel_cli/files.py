@@ -24,7 +24,9 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> N
     given, since kimrel's files may hold tokens). `mode`, when given, always wins.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from kimrel_cli.paths import make_private_dirs
+
+    make_private_dirs(path.parent)  # dirs it creates are 0700: kimrel's files may hold tokens
     if mode is None:
         try:
             mode = stat.S_IMODE(path.stat().st_mode)

@@ -32,7 +32,11 @@ def serve(
         None, "--upstream", help="Hosted API root to forward to (default base_url)."
     ),
     token: str | None = typer.Option(
-        None, "--token", help="Local token clients must present (default: the stored one)."
+        None,
+        "--token",
+        envvar="KIMREL_RELAY_TOKEN",
+        show_envvar=True,
+        help="Local token clients must present (default: the stored one).",
     ),
     no_auth: bool = typer.Option(
         False, "--no-auth", help="Require no local token (loopback only)."

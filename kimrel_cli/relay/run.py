@@ -42,14 +42,14 @@ class ServeOptions:
     log_json: bool = False
 
     def argv(self) -> list[str]:
-        """The same options as `kimrel serve` arguments (for --background)."""
+        """The same options as `kimrel serve` arguments (for --background). Never the token:
+        argv is visible to every user in `ps`; it goes through TOKEN_ENV (`env()`)."""
         args: list[str] = []
         for flag, value in (
             ("--host", self.host),
             ("--port", self.port),
             ("--account", self.account),
             ("--upstream", self.upstream),
-            ("--token", self.token),
             ("--cors-origin", self.cors_origin),
         ):
             if value is not None:
@@ -64,6 +64,9 @@ class ServeOptions:
             if on:
                 args.append(flag)
         return args
+
+
+TOKEN_ENV = "KIMREL_RELAY_TOKEN"  # `kimrel serve`'s --token, from the environment
 
 
 def check_binding(host: str, *, allow_remote: bool, no_auth: bool) -> None:
@@ -303,6 +306,17 @@ def _exit_cleanly(signum: int, frame: Any) -> None:
     raise SystemExit(0)
 
 
+TOKEN_PLACEHOLDER = "$(kimrel serve token)"
+
+
+def shown_token(token: str | None, terminal: bool) -> str | None:
+    """The token as the banner shows it: itself on a terminal only. Anywhere else (relay.log of
+    `serve --background`, a supervisor's log) a placeholder: the token never goes into a log."""
+    if token is None or terminal:
+        return token
+    return TOKEN_PLACEHOLDER
+
+
 def _announce(log: Any, mode: str, url: str, ctx: RelayContext, balance: int | None) -> None:
     from kimrel_cli.relay.dashboard import header_panel
 
@@ -339,7 +353,7 @@ def _announce(log: Any, mode: str, url: str, ctx: RelayContext, balance: int | N
             account=config.account,
             balance=balance,
             simulate=config.simulate,
-            token=config.token,
+            token=shown_token(config.token, console.is_terminal),
             model=ctx.settings.default_model,
         )
     )
@@ -372,7 +386,7 @@ def start_background(opts: ServeOptions, timeout: float = 10.0) -> relay_state.R
             stdout=log_file,
             stderr=log_file,
             start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=_background_env(opts),
         )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -385,6 +399,16 @@ def start_background(opts: ServeOptions, timeout: float = 10.0) -> relay_state.R
     with contextlib.suppress(ProcessLookupError):
         os.kill(proc.pid, signal.SIGTERM)
     raise KimrelError(f"the relay did not answer within {timeout:.0f} s", hint=f"See {log_path}")
+
+
+def _background_env(opts: ServeOptions) -> dict[str, str]:
+    """The background relay's environment: the token travels here (private to this user's
+    processes), not in argv (which `ps` shows to everyone)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop(TOKEN_ENV, None)
+    if opts.token is not None:
+        env[TOKEN_ENV] = opts.token
+    return env
 
 
 def _start_failure(log_path: Any, offset: int, returncode: int) -> KimrelError:

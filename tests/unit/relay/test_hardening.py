@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
+from kimrel_cli import paths
 from kimrel_cli.cli.app import app
+from kimrel_cli.files import atomic_write_text
 from kimrel_cli.relay.context import RelayConfig
 from kimrel_cli.relay.run import RunningRelay, bind_notice, start_relay_in_thread
+from kimrel_cli.relay.state import read_state, token_file
+from tests.support import loopback
 
 runner = CliRunner()
 CHAT = {"model": "kimi-k2", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
@@ -93,3 +102,74 @@ def test_a_lan_bind_is_announced_with_its_address():
 
 def test_a_loopback_bind_needs_no_warning():
     assert bind_notice("127.0.0.1", 8861) == ("http://127.0.0.1:8861", None)
+
+
+def kimrel(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kimrel_cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=dict(os.environ),
+    )
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_background_token_stays_out_of_ps_and_the_log_and_files_are_private():
+    secret = "kr-local-argv-secret-7d1c"
+    started = kimrel("serve", "--simulate", "--port", "0", "--background", "--token", secret)
+    try:
+        assert started.returncode == 0, started.stderr
+        state = read_state()
+        assert state is not None
+        cmdline = Path(f"/proc/{state.pid}/cmdline").read_bytes()
+        assert secret.encode() not in cmdline  # `ps` shows argv to every user
+        answer = loopback.post(
+            state.url + "/v1/chat/completions",
+            headers={"Authorization": f"Bearer {secret}"},
+            json=CHAT,
+            timeout=10,
+        )
+        assert answer.status_code == 200
+        assert kimrel("serve", "token").stdout.strip() == secret
+    finally:
+        assert kimrel("serve", "stop").returncode == 0
+    log = paths.state_dir() / "relay.log"
+    text = log.read_text()
+    assert "kimrel relay" in text  # the banner is there...
+    assert secret not in text  # ...but not the token
+    assert mode(log) == 0o600
+    assert mode(paths.state_dir()) == 0o700
+
+
+def test_the_stored_token_is_not_written_to_the_background_log():
+    started = kimrel("serve", "--simulate", "--port", "0", "--background")
+    try:
+        assert started.returncode == 0, started.stderr
+    finally:
+        kimrel("serve", "stop")
+    token = token_file().read_text().strip()
+    assert token not in (paths.state_dir() / "relay.log").read_text()
+
+
+def test_dirs_made_by_a_file_write_are_private(tmp_path: Path):
+    previous = os.umask(0o022)
+    target = tmp_path / "fresh" / "deeper" / "relay-token"
+    try:
+        atomic_write_text(target, "x\n")
+    finally:
+        os.umask(previous)
+    assert mode(target) == 0o600
+    assert mode(tmp_path / "fresh") == 0o700
+    assert mode(tmp_path / "fresh" / "deeper") == 0o700
+
+
+def test_ensure_dir_narrows_an_open_state_dir(tmp_path: Path):
+    loose = tmp_path / "state"
+    loose.mkdir(mode=0o755)
+    os.chmod(loose, 0o755)
+    paths.ensure_dir(loose)
+    assert mode(loose) == 0o700

@@ -150,7 +150,7 @@ def test_foreground_log_json_reports_start_and_requests_then_clears_state_on_sig
     assert "sk-sim-demo" not in errors
 
 
-def test_foreground_header_prints_urls_and_snippets_with_the_token():
+def test_foreground_header_prints_urls_and_snippets_with_a_token_placeholder_off_a_terminal():
     import select
 
     proc = _spawn_serve("--simulate", "--port", "0", "--token", "kr-local-shown")
@@ -174,6 +174,8 @@ def test_foreground_header_prints_urls_and_snippets_with_the_token():
         text += proc.stderr.read()
     assert f"Anthropic base URL: {url}" in text
     assert f"OpenAI base URL:    {url}/v1" in text
-    assert "ANTHROPIC_AUTH_TOKEN=kr-local-shown" in text
+    # stderr is a pipe here (a log, a supervisor): the token itself is never written there
+    assert "ANTHROPIC_AUTH_TOKEN=$(kimrel serve token)" in text
+    assert "kr-local-shown" not in text
     assert "simulator" in text
     assert "balance   1,000 credits" in text
