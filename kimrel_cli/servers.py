@@ -7,6 +7,8 @@ Used by `kimrel serve --simulate` (simulator in a thread beside the relay), `kim
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import socket
 import threading
 import time
@@ -37,15 +39,123 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{host}:{port}"
 
 
-def _config(app: Any, log_level: str, graceful: float) -> Any:
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """What a client may hold open. uvicorn alone has no header timeout: a connection that sends
+    nothing, or half a request head, stays open for ever; and sockets past the fd limit made
+    asyncio log a traceback per failed accept."""
+
+    header_timeout: float = 20.0  # connect (or end of last response) → a complete request head
+    keep_alive: float = 30.0  # idle between requests (uvicorn's timeout_keep_alive)
+    max_connections: int = 400  # more are closed at once (well under a 1,024 fd limit)
+    max_header_bytes: int = 64 * 1024  # h11's cap on an incomplete request head
+
+
+DEFAULT_LIMITS = ConnectionLimits()
+log = logging.getLogger("uvicorn.error")
+
+
+def _protocol(limits: ConnectionLimits) -> Any:
+    """uvicorn's h11 protocol with a request-head deadline and a connection cap."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    cap = min(limits.max_connections, max(8, _fd_limit() // 2))  # never run out of fds
+
+    class GuardedH11(H11Protocol):
+        _head_timer: Any = None
+
+        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if len(self.connections) > cap:
+                _note("cap", f"{cap} connections open: new ones are closed until some end")
+                transport.close()
+                return
+            self._arm()
+
+        def _arm(self) -> None:
+            if self._head_timer is None:
+                self._head_timer = self.loop.call_later(limits.header_timeout, self._head_late)
+
+        def _disarm(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.cycle is not None and not self.cycle.response_complete:
+                self._disarm()  # a whole request head arrived; its body has BodyLimit's deadline
+            elif not self.transport.is_closing():
+                self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._disarm()  # idle now: uvicorn's keep-alive timer runs
+
+        def _head_late(self) -> None:
+            self._head_timer = None
+            idle = self.cycle is None or self.cycle.response_complete
+            if idle and not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return GuardedH11
+
+
+def _fd_limit() -> int:
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 1024
+    return soft if soft > 0 else 1 << 20
+
+
+_noted: dict[str, float] = {}
+
+
+def _note(kind: str, text: str, every: float = 60.0) -> None:
+    """One log line per `kind` a minute, however often it happens."""
+    now = time.monotonic()
+    if now - _noted.get(kind, -every) >= every:
+        _noted[kind] = now
+        log.warning("kimrel: %s", text)
+
+
+OUT_OF_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+def _loop_errors(loop: Any, context: dict[str, Any]) -> None:
+    """asyncio logs a traceback for each failed accept; out of fds, say it once a minute."""
+    exc = context.get("exception")
+    if isinstance(exc, OSError) and exc.errno in OUT_OF_FDS:
+        _note("fds", f"cannot accept connections: {exc.strerror} (too many open); retrying")
+        return
+    if isinstance(exc, ValueError) and "_start_serving" in repr(context.get("handle")):
+        return  # an accept retry asyncio scheduled, run after the socket closed at shutdown
+    loop.default_exception_handler(context)
+
+
+def _config(
+    app: Any, log_level: str, graceful: float, limits: ConnectionLimits = DEFAULT_LIMITS
+) -> Any:
     import uvicorn
 
     return uvicorn.Config(
         app,
+        http=_protocol(limits),
         log_level=log_level,
         access_log=False,
         lifespan="auto",  # the relay closes its upstream client on shutdown
-        timeout_keep_alive=30,
+        timeout_keep_alive=max(1, round(limits.keep_alive)),
+        # asyncio's accept loop runs up to `backlog` accepts per wake-up and, out of fds, schedules
+        # a retry for each failed one (2,048 by default: a storm of log lines)
+        backlog=64,
+        h11_max_incomplete_event_size=limits.max_header_bytes,
         timeout_graceful_shutdown=graceful,
     )
 
@@ -90,6 +200,7 @@ def _server(config: Any, on_shutdown: Callable[[], None] | None = None) -> Any:
         async def main_loop(self) -> None:
             self._wake = asyncio.Event()
             self._loop = asyncio.get_running_loop()
+            self._loop.set_exception_handler(_loop_errors)
             counter = 0  # on_tick refreshes the Date header when counter % 10 == 0: each second
             while not await self.on_tick(counter):
                 counter = (counter + 10) % 864000
@@ -142,9 +253,15 @@ class RunningServer:
         self.thread.join(timeout)
 
 
-def start_in_thread(app: Any, sock: socket.socket, *, log_level: str = "warning") -> RunningServer:
+def start_in_thread(
+    app: Any,
+    sock: socket.socket,
+    *,
+    log_level: str = "warning",
+    limits: ConnectionLimits = DEFAULT_LIMITS,
+) -> RunningServer:
     """Serve `app` on `sock` in a daemon thread; returns once the server accepts connections."""
-    server = _server(_config(app, log_level, THREAD_GRACE))
+    server = _server(_config(app, log_level, THREAD_GRACE, limits))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="kimrel-server"

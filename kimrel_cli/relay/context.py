@@ -51,6 +51,7 @@ class RelayConfig:
     allow_remote: bool = False
     cors_origin: str | None = None
     max_body: int = DEFAULT_MAX_BODY
+    body_timeout: float = 120.0  # seconds to receive a whole request body (security.BodyLimit)
     simulate: bool = False
     account: str | None = None
     ping_interval: float = DEFAULT_PING_INTERVAL

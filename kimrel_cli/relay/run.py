@@ -158,14 +158,15 @@ class RunningRelay:
 
 
 def start_relay_in_thread(
-    config: RelayConfig, host: str = "127.0.0.1", port: int = 0
+    config: RelayConfig, host: str = "127.0.0.1", port: int = 0, limits: Any = None
 ) -> RunningRelay:
-    """Serve a relay for `config` in a daemon thread; returns once it accepts connections."""
+    """Serve a relay for `config` in a daemon thread; returns once it accepts connections.
+    `limits`: a servers.ConnectionLimits (tests shorten the timeouts)."""
     from kimrel_cli.relay.app import create_app
-    from kimrel_cli.servers import start_in_thread
+    from kimrel_cli.servers import DEFAULT_LIMITS, start_in_thread
 
     ctx = build_context(config)
-    server = start_in_thread(create_app(ctx), bind_tcp(host, port))
+    server = start_in_thread(create_app(ctx), bind_tcp(host, port), limits=limits or DEFAULT_LIMITS)
     return RunningRelay(url=server.url, ctx=ctx, server=server)
 
 

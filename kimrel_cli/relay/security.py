@@ -7,6 +7,7 @@ Messages paths or when `anthropic-version` is sent, OpenAI's `{"error":{…}}` e
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import json
@@ -242,12 +243,19 @@ class BodyTooLarge(Exception):
     pass
 
 
-class BodyLimit:
-    """Cap request bodies (by Content-Length up front, and by counting while reading) → 413."""
+class BodyTooSlow(BodyTooLarge):
+    """The body did not arrive within BodyLimit's deadline (a BodyTooLarge, so the routes'
+    handlers pass it through untouched)."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+
+class BodyLimit:
+    """Cap request bodies (by Content-Length up front, and by counting while reading) → 413,
+    and the time to receive one (`timeout` seconds from the first read) → 408."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, timeout: float = 120.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -260,9 +268,22 @@ class BodyLimit:
         seen = 0
         started = False
 
+        deadline: float | None = None
+        body_done = False
+
         async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, deadline, body_done
+            if body_done:
+                return await receive()  # waiting for a disconnect: no deadline
+            loop = asyncio.get_running_loop()
+            if deadline is None:
+                deadline = loop.time() + self.timeout
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                raise BodyTooSlow() from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
@@ -277,6 +298,16 @@ class BodyLimit:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
+        except BodyTooSlow:
+            if not started:
+                scope[REASON_KEY] = f"rejected: body not received within {self.timeout:g} s"
+                await send_error(
+                    send,
+                    protocol_of_scope(scope),
+                    408,
+                    f"the request body did not arrive within {self.timeout:g} s",
+                    headers=[(b"connection", b"close")],
+                )
         except BodyTooLarge:
             if not started:
                 await self._reject(scope, send)
