@@ -161,11 +161,22 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON on st
 
 
 @serve_app.command("token")
-def token() -> None:
+def token(
+    rotate: bool = typer.Option(
+        False, "--rotate", help="Store a new token; a running relay switches to it at once."
+    ),
+) -> None:
     """Print the running relay's local token, else the stored one (Codex's auth.command, scripts)."""
     from kimrel_cli.cli.output import print_raw
-    from kimrel_cli.relay.state import running_token
+    from kimrel_cli.relay.state import rotate_token, running_token
 
+    if rotate:
+        import sys
+
+        new, what = rotate_token()
+        print_raw(new + "\n")
+        sys.stderr.write(f"new local token stored; {what}\n")
+        return
     print_raw(running_token() + "\n")
 
 

@@ -71,7 +71,7 @@ def create_app(
         Middleware(RequestTrace, record=ctx.record),  # outermost: logs every request
         Middleware(HostGuard, allow_any=config.allow_remote),
         Middleware(Cors, origin=config.cors_origin),
-        Middleware(TokenGuard, token=config.token, cors_origin=config.cors_origin),
+        Middleware(TokenGuard, token=lambda: config.token, cors_origin=config.cors_origin),
         Middleware(BodyLimit, max_bytes=config.max_body, timeout=config.body_timeout),
     ]
 

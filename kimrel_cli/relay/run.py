@@ -231,20 +231,19 @@ def run_relay(
     ctx = build_context(config)
     balance = _balance(ApiKey(_reveal(config.api_key)), config.base_url)
     ctx.stats.credits_remaining = balance
-    relay_state.write_state(
-        relay_state.RelayState(
-            pid=os.getpid(),
-            host=host,
-            port=sock.getsockname()[1],
-            url=url,
-            upstream=public_url(config.base_url),
-            simulate=opts.simulate,
-            account=config.account,
-            started_at=time.time(),
-            token_required=config.token is not None,
-            token=config.token,
-        )
+    state = relay_state.RelayState(
+        pid=os.getpid(),
+        host=host,
+        port=sock.getsockname()[1],
+        url=url,
+        upstream=public_url(config.base_url),
+        simulate=opts.simulate,
+        account=config.account,
+        started_at=time.time(),
+        token_required=config.token is not None,
+        token=config.token,
     )
+    relay_state.write_state(state)
     _announce(log, mode, url, ctx, balance)
     if notice is not None:
         log.message(notice, level="warning")
@@ -253,6 +252,17 @@ def run_relay(
     # previous handler: make that a clean exit so relay.json is cleared below.
     app = create_app(ctx)  # before the handler: nothing between it and serve_forever's own
     previous = signal.signal(signal.SIGTERM, _exit_cleanly)
+    previous_hup = None
+    if config.token is not None and opts.token is None and hasattr(signal, "SIGHUP"):
+
+        def reload_token(signum: int, frame: Any) -> None:  # `kimrel serve token --rotate`
+            import dataclasses
+
+            config.token = relay_state.relay_token()
+            relay_state.write_state(dataclasses.replace(state, token=config.token))
+            log.message("local token rotated: the old one is refused from now on")
+
+        previous_hup = signal.signal(signal.SIGHUP, reload_token)
     stopped: list[int] = []
     try:
         serve_forever(app, sock, on_shutdown=lambda: stopped.append(ctx.stop_streams()))
@@ -260,6 +270,8 @@ def run_relay(
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if previous_hup is not None:
+            signal.signal(signal.SIGHUP, previous_hup)
         relay_state.clear_state(os.getpid())
         aborted = sum(stopped)
         log.message(

@@ -164,10 +164,24 @@ class TokenGuard:
     (any but `cors_origin`) and every request with a body must be `application/json`: 403 / 415.
     """
 
-    def __init__(self, app: ASGIApp, *, token: str | None, cors_origin: str | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str | Callable[[], str | None] | None,
+        cors_origin: str | None = None,
+    ) -> None:
         self.app = app
-        self.token = token.encode() if token else None
+        # a callable is asked on every request: `kimrel serve token --rotate` changes the token
+        self.source = token if callable(token) else None
+        self.token = None if callable(token) else (token.encode() if token else None)
         self.cors_origin = cors_origin.rstrip("/") if cors_origin else None
+
+    def _current(self) -> bytes | None:
+        if self.source is None:
+            return self.token
+        token = self.source()
+        return token.encode() if token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -177,12 +191,13 @@ class TokenGuard:
         ):
             await self.app(scope, receive, send)
             return
-        if self.token is None:
+        current = self._current()
+        if current is None:
             if await self._cross_site(scope, send):
                 return
             await self.app(scope, receive, send)
             return
-        if self._presented(scope):
+        if self._presented(scope, current):
             await self.app(scope, receive, send)
             return
         scope[REASON_KEY] = (
@@ -227,8 +242,7 @@ class TokenGuard:
             return True
         return False
 
-    def _presented(self, scope: Scope) -> bool:
-        assert self.token is not None
+    def _presented(self, scope: Scope, token: bytes) -> bool:
         candidates: list[str] = []
         auth = _header(scope, b"authorization")
         if auth and auth[:7].lower() == "bearer ":
@@ -236,7 +250,7 @@ class TokenGuard:
         api_key = _header(scope, b"x-api-key")
         if api_key:
             candidates.append(api_key.strip())
-        return any(hmac.compare_digest(c.encode(), self.token) for c in candidates)
+        return any(hmac.compare_digest(c.encode(), token) for c in candidates)
 
 
 class BodyTooLarge(Exception):

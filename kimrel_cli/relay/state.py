@@ -54,6 +54,34 @@ def relay_token() -> str:
     return token
 
 
+def rotate_token(timeout: float = 5.0) -> tuple[str, str]:
+    """Store a new local token; a running relay that uses the stored one is told (SIGHUP: it
+    re-reads the token file and rewrites relay.json). Returns (new token, what happened)."""
+    import signal
+    import time
+
+    old = None
+    with contextlib.suppress(FileNotFoundError):
+        old = token_file().read_text(encoding="utf-8").strip() or None
+    new = "kr-local-" + secrets.token_urlsafe(24)
+    paths.ensure_dir(token_file().parent)
+    atomic_write_text(token_file(), new + "\n", mode=0o600)
+    state = read_state()
+    if state is None:
+        return new, "no relay is running"
+    if not state.token_required or state.token != old:
+        return new, "the running relay uses its own --token (or none) and keeps it"
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(state.pid, signal.SIGHUP)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = read_state()
+        if current is None or current.token == new:
+            return new, f"the running relay (pid {state.pid}) now accepts only the new token"
+        time.sleep(0.02)
+    return new, f"the running relay (pid {state.pid}) did not confirm; restart it"
+
+
 def running_token(state: RelayState | None = None) -> str:
     """The token the running relay accepts (`serve --token T` included), else the stored one."""
     state = state if state is not None else read_state()

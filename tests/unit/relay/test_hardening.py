@@ -173,3 +173,47 @@ def test_ensure_dir_narrows_an_open_state_dir(tmp_path: Path):
     os.chmod(loose, 0o755)
     paths.ensure_dir(loose)
     assert mode(loose) == 0o700
+
+
+def test_token_rotate_switches_a_running_relay_to_the_new_token():
+    started = kimrel("serve", "--simulate", "--port", "0", "--background")
+    try:
+        assert started.returncode == 0, started.stderr
+        url = started.stdout.strip()
+        old = kimrel("serve", "token").stdout.strip()
+        auth = lambda token: {"Authorization": f"Bearer {token}"}  # noqa: E731
+        assert (
+            loopback.post(
+                url + "/v1/chat/completions", headers=auth(old), json=CHAT, timeout=10
+            ).status_code
+            == 200
+        )
+        rotated = kimrel("serve", "token", "--rotate")
+        assert rotated.returncode == 0, rotated.stderr
+        new = rotated.stdout.strip()
+        assert new.startswith("kr-local-") and new != old
+        assert "now accepts only the new token" in rotated.stderr
+        assert token_file().read_text().strip() == new
+        assert mode(token_file()) == 0o600
+        assert kimrel("serve", "token").stdout.strip() == new
+        refused = loopback.post(
+            url + "/v1/chat/completions", headers=auth(old), json=CHAT, timeout=10
+        )
+        assert refused.status_code == 401
+        assert (
+            loopback.post(
+                url + "/v1/chat/completions", headers=auth(new), json=CHAT, timeout=10
+            ).status_code
+            == 200
+        )
+    finally:
+        assert kimrel("serve", "stop").returncode == 0
+    assert new not in (paths.state_dir() / "relay.log").read_text()
+
+
+def test_token_rotate_without_a_relay_stores_a_new_token():
+    old = kimrel("serve", "token").stdout.strip()
+    rotated = kimrel("serve", "token", "--rotate")
+    assert rotated.returncode == 0
+    assert rotated.stdout.strip() != old
+    assert "no relay is running" in rotated.stderr
