@@ -181,8 +181,8 @@ def apply_changes(
         for path, text in changes.items():
             try:
                 if text is None:
-                    if path.exists() or path.is_symlink():
-                        path.unlink()
+                    if write_target(path).exists():
+                        write_target(path).unlink()  # through a link, as undo does
                     continue
                 mode = None
                 if path in secret_files:
@@ -387,8 +387,8 @@ def _restore(tool: str, backup_id: str | None, *, force: bool) -> Backup:
     for path, data in plan.items():
         info = chosen.files[str(path)]
         if data is None:
-            if path.exists() or path.is_symlink():
-                path.unlink()
+            if write_target(path).exists():
+                write_target(path).unlink()  # through a link: the link itself stays
             continue
         if info.get("mode"):
             mode = int(str(info["mode"]), 8)

@@ -193,3 +193,14 @@ def test_a_lone_surrogate_is_a_clear_error_naming_the_file(sandbox):
     assert result.exit_code == 1, result.stderr
     assert str(path) in result.stderr and "surrogate" in result.stderr
     assert path.read_text() == text
+
+
+def test_a_dangling_link_gets_its_target_written_and_undo_keeps_the_link(sandbox):
+    path = _settings(sandbox)
+    target = sandbox / "dotfiles" / "claude-settings.json"
+    target.parent.mkdir()
+    path.symlink_to(target)
+    assert runner.invoke(app, ["setup", "claude-code", "--yes"]).exit_code == 0
+    assert path.is_symlink() and "ANTHROPIC_BASE_URL" in target.read_text()
+    assert runner.invoke(app, ["setup", "undo", "claude-code"]).exit_code == 0
+    assert path.is_symlink() and not target.exists()
