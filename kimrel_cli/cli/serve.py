@@ -152,8 +152,11 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON on st
     else:
         mode = "simulator" if state.simulate else (state.account or "KIMREL_API_KEY")
         health = "answering" if answering else "NOT answering"
+        from kimrel_cli.apikey import redact
+
         out().print(
-            f"relay on {state.url} (pid {state.pid}), upstream {state.upstream} [{mode}], {health}",
+            f"relay on {state.url} (pid {state.pid}), upstream {redact(state.upstream)} "
+            f"[{mode}], {health}",
             markup=False,
         )
     if state is None:

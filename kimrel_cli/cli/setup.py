@@ -38,8 +38,9 @@ def _apply(
     if not pending:
         success(f"{tool} is already configured; nothing changed")
         return True
+    expected = {path: read_bytes(path) for path in pending}  # what the diff is against
     for path, text in pending.items():
-        before = read_bytes(path)
+        before = expected[path]
         diff = unified(
             str(path), None if before is None else before.decode("utf-8", "replace"), text
         )
@@ -54,7 +55,12 @@ def _apply(
             )
         if not typer.confirm("Write these changes?", default=True, err=True):
             raise typer.Exit(1)
-    backup = apply_changes(tool, pending, secret_files={p for p in secret_files if p in pending})
+    backup = apply_changes(
+        tool,
+        pending,
+        secret_files={p for p in secret_files if p in pending},
+        expected=expected,  # refuse files changed while the prompt was open
+    )
     from kimrel_cli.wording import count
 
     success(

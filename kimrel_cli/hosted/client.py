@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from kimrel_cli import __version__
-from kimrel_cli.apikey import ApiKey
+from kimrel_cli.apikey import ApiKey, redact
 from kimrel_cli.errors import KimrelError, UpstreamError, UpstreamUnavailable
 from kimrel_cli.hosted.errors import error_from_response
 from kimrel_cli.hosted.ratelimit import RateInfo
@@ -70,7 +70,12 @@ class BaseClient:
         self.backoff = Backoff(backoff_base, backoff_max, max_wait)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.base_url!r}, key={self._key!r})"
+        return f"{type(self).__name__}(base_url={self.shown_url!r}, key={self._key!r})"
+
+    @property
+    def shown_url(self) -> str:
+        """The base URL as messages show it: credentials in it (`user:pass@`) redacted."""
+        return redact(self.base_url)
 
     def url(self, path: str) -> str:
         return self.base_url + (path if path.startswith("/") else "/" + path)
@@ -87,12 +92,12 @@ class BaseClient:
     def unreachable(self, exc: Exception) -> UpstreamUnavailable:
         if isinstance(exc, httpx.TimeoutException):
             return UpstreamUnavailable(
-                f"the API at {self.base_url} timed out ({type(exc).__name__})",
+                f"the API at {self.shown_url} timed out ({type(exc).__name__})",
                 hint="Try again; if it keeps happening the service may be overloaded.",
                 timeout=True,
             )
         return UpstreamUnavailable(
-            f"cannot reach the API at {self.base_url} ({type(exc).__name__})",
+            f"cannot reach the API at {self.shown_url} ({type(exc).__name__})",
             hint="Check your network, or the base URL (KIMREL_BASE_URL, `kimrel config set base_url`).",
         )
 
@@ -103,14 +108,14 @@ class BaseClient:
             body = json.loads(body_bytes) if body_bytes else None
         except ValueError:
             body = {"error": {"message": body_bytes[:200].decode("utf-8", "replace").strip()}}
-        return error_from_response(status, body, headers)
+        return error_from_response(status, body, headers, (self._key,))
 
     def parse_json(self, response: httpx.Response) -> Any:
         try:
             return response.json()
         except ValueError:
             raise UpstreamUnavailable(
-                f"the API at {self.base_url} answered with something that is not JSON "
+                f"the API at {self.shown_url} answered with something that is not JSON "
                 f"(HTTP {response.status_code}, {response.headers.get('content-type', 'no content type')})",
                 hint="Check the base URL: it should be the API root, e.g. https://kimrel.com/api.",
             ) from None
@@ -175,7 +180,7 @@ def _stream_error(
         "insufficient_quota": 403,
         "permission_error": 403,
     }.get(str(kind), status)
-    return error_from_response(status, data, headers)
+    return error_from_response(status, data, headers, (base._key,))
 
 
 class ChatStream:
@@ -195,7 +200,7 @@ class ChatStream:
                 yield from decoder.feed(raw)
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(
-                f"the stream from {self._base.base_url} broke off ({type(exc).__name__})",
+                f"the stream from {self._base.shown_url} broke off ({type(exc).__name__})",
                 hint="The answer was cut short; try again.",
             ) from None
         yield from decoder.flush()
@@ -319,7 +324,7 @@ class RawStream:
                 yield raw
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(
-                f"the stream from {self._base.base_url} broke off ({type(exc).__name__})",
+                f"the stream from {self._base.shown_url} broke off ({type(exc).__name__})",
                 hint="The answer was cut short; try again.",
                 timeout=isinstance(exc, httpx.TimeoutException),
             ) from None

@@ -159,9 +159,19 @@ def _describe(
     return message, None
 
 
-def error_from_response(status: int, body: Any, headers: Mapping[str, str]) -> UpstreamError:
-    """The typed exception for one error answer of the hosted API."""
+def error_from_response(
+    status: int, body: Any, headers: Mapping[str, str], secrets: tuple[Any, ...] = ()
+) -> UpstreamError:
+    """The typed exception for one error answer of the hosted API.
+
+    The API's message is redacted (apikey.redact): an upstream that echoes the key, or any
+    `sk-…` string, never reaches the client or the log through it. `secrets`: the key in use.
+    """
+    from kimrel_cli.apikey import redact
+
     message, code, kind = parse_error_body(body)
+    if message is not None:
+        message = redact(message, *secrets)
     if code is None and status in (400, 413) and _CONTEXT_WORDS.search(message or ""):
         code = "context_length_exceeded"  # Anthropic-shaped bodies carry no code
     cls = classify(status, code, kind)

@@ -90,7 +90,9 @@ def header_panel(
     body.append("kimrel relay ", style="bold")
     body.append(f"listening on {url}\n")
     who = "simulator (no account needed)" if simulate else (account or "KIMREL_API_KEY")
-    body.append(f"upstream  {upstream}\n")
+    from kimrel_cli.apikey import redact
+
+    body.append(f"upstream  {redact(upstream)}\n")  # no `user:pass@` from --upstream
     body.append(f"account   {who}")
     if balance is not None:
         body.append(f"\nbalance   {balance:,} credits")

@@ -4,6 +4,15 @@ A change set maps paths to new text (None: the file should not exist). Applying 
 file's current bytes (or that it was absent) and mode under `state_dir()/backups/<tool>/<id>/`,
 with what kimrel wrote and the folders it had to create, then writes each file atomically.
 
+Before writing, each file is read again and compared with what the diff was made from (`expected`):
+a file changed meanwhile (an edit while the confirmation prompt was open), or a read-only one, is
+refused with nothing written. A symlinked file (dotfile managers) is written through the link, to
+its target, so the link stays a link, for setup and undo alike. The backup is recorded as
+incomplete before the first write and marked complete (atomically) after the last: an incomplete
+backup whose files are all still their originals (a setup killed or failed before writing) is
+ignored, so it never makes undo refuse. Setups and undos of one tool take a lock, so two concurrent
+runs each keep a whole backup in the chain.
+
 Undo restores each file byte for byte (and its mode) when it is still what kimrel wrote. When the
 tool or the user changed it since (Codex adds `[projects.…]`, `[notice]`, `[mcp_servers.…]`),
 only kimrel's keys are taken back, key by key (TOML and JSON files), and everything else stays;
@@ -58,6 +67,65 @@ class Backup:
         return backups_dir(self.tool) / self.id
 
 
+def write_target(path: Path) -> Path:
+    """Where writing `path` should go: the file a symlink points at, else the path itself."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+@contextlib.contextmanager
+def _locked(tool: str) -> Any:
+    """One setup or undo of `tool` at a time (a no-op where flock does not exist)."""
+    root = paths.ensure_dir(backups_dir(tool).parent)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(root / f".{tool}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _check_writable(path: Path, current: bytes | None, expected: bytes | object | None) -> None:
+    if expected is not _MISSING and current != expected:
+        raise SetupError(
+            f"{path} changed while kimrel was waiting for confirmation; kimrel has not changed it",
+            hint="Run the setup again to see a diff against the file as it is now.",
+        )
+    if current is None:
+        return
+    mode = os.stat(path).st_mode
+    if not mode & stat.S_IWUSR or not os.access(path, os.W_OK):
+        raise SetupError(
+            f"{path} is read-only; kimrel has not changed it",
+            hint=f"Make it writable (chmod u+w {path}) and run the setup again, "
+            "or make the change by hand.",
+        )
+
+
+def _new_backup_dir(tool: str, created: float) -> Path:
+    stamp = (
+        time.strftime("%Y%m%d-%H%M%S", time.localtime(created))
+        + f"-{int(created * 1000) % 1000:03d}"
+    )
+    root = paths.ensure_dir(backups_dir(tool))
+    for n in range(1000):
+        folder = root / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        return folder
+    raise SetupError(f"cannot create a backup folder in {root}")  # pragma: no cover
+
+
+def _write_record(folder: Path, record: dict[str, Any]) -> None:
+    atomic_write_bytes(folder / "backup.json", json.dumps(record, indent=1).encode(), mode=0o600)
+
+
 def pending_changes(changes: dict[Path, str | None]) -> dict[Path, str | None]:
     """Only the files whose content would change."""
     out = {}
@@ -70,50 +138,75 @@ def pending_changes(changes: dict[Path, str | None]) -> dict[Path, str | None]:
 
 
 def apply_changes(
-    tool: str, changes: dict[Path, str | None], *, secret_files: set[Path] = frozenset()
-) -> Backup:  # type: ignore[assignment]
-    """Back up, then write every change atomically. Files holding a token end up 0600."""
-    created = time.time()
-    backup_id = (
-        time.strftime("%Y%m%d-%H%M%S", time.localtime(created))
-        + f"-{int(created * 1000) % 1000:03d}"
-    )
-    files: dict[str, dict[str, str | None]] = {}
-    created_dirs: list[str] = []
-    for path, text in changes.items():
-        original = read_bytes(path)
-        new = None if text is None else text.encode("utf-8")
-        files[str(path)] = {
-            "original": None if original is None else base64.b64encode(original).decode("ascii"),
-            "written": sha256(new),
-            "written_text": None if new is None else base64.b64encode(new).decode("ascii"),
-            "mode": None if original is None else oct(stat.S_IMODE(path.stat().st_mode)),
-        }
-        folder = path.parent
-        while not folder.exists() and str(folder) not in created_dirs:
-            created_dirs.append(str(folder))
-            folder = folder.parent
-    backup = Backup(backup_id, tool, created, files, created_dirs)
-    paths.ensure_dir(backup.path)
-    (backup.path / "backup.json").write_text(
-        json.dumps(
-            {"tool": tool, "created": created, "files": files, "created_dirs": created_dirs},
-            indent=1,
-        )
-    )
-    os.chmod(backup.path / "backup.json", 0o600)
-    for path, text in changes.items():
-        if text is None:
-            if path.exists():
-                path.unlink()
-            continue
-        mode = None
-        if path in secret_files:
-            mode = 0o600
-        elif path.exists():
-            mode = stat.S_IMODE(path.stat().st_mode)
-        atomic_write_bytes(path, text.encode("utf-8"), mode=mode if mode is not None else 0o644)
+    tool: str,
+    changes: dict[Path, str | None],
+    *,
+    secret_files: set[Path] = frozenset(),  # type: ignore[assignment]
+    expected: dict[Path, bytes | None] | None = None,
+) -> Backup:
+    """Back up, then write every change atomically. Files holding a token end up 0600.
+
+    `expected`: each file's bytes when the change was made; a file that differs now is refused.
+    """
+    with _locked(tool):
+        currents: dict[Path, bytes | None] = {}
+        for path in changes:
+            current = read_bytes(path)
+            _check_writable(
+                path, current, _MISSING if expected is None else expected.get(path, _MISSING)
+            )
+            currents[path] = current
+        created = time.time()
+        files: dict[str, dict[str, str | None]] = {}
+        created_dirs: list[str] = []
+        for path, text in changes.items():
+            original = currents[path]
+            new = None if text is None else text.encode("utf-8")
+            files[str(path)] = {
+                "original": None
+                if original is None
+                else base64.b64encode(original).decode("ascii"),
+                "written": sha256(new),
+                "written_text": None if new is None else base64.b64encode(new).decode("ascii"),
+                "mode": None if original is None else oct(stat.S_IMODE(path.stat().st_mode)),
+            }
+            folder = write_target(path).parent
+            while not folder.exists() and str(folder) not in created_dirs:
+                created_dirs.append(str(folder))
+                folder = folder.parent
+        folder = _new_backup_dir(tool, created)
+        backup = Backup(folder.name, tool, created, files, created_dirs)
+        record = {"tool": tool, "created": created, "files": files, "created_dirs": created_dirs}
+        _write_record(folder, {**record, "complete": False})
+        for path, text in changes.items():
+            try:
+                if text is None:
+                    if write_target(path).exists():
+                        write_target(path).unlink()  # through a link, as undo does
+                    continue
+                mode = None
+                if path in secret_files:
+                    mode = 0o600
+                elif currents[path] is not None:
+                    mode = stat.S_IMODE(path.stat().st_mode)
+                atomic_write_bytes(
+                    write_target(path),
+                    text.encode("utf-8"),
+                    mode=mode if mode is not None else 0o644,
+                )
+            except OSError as exc:
+                raise SetupError(
+                    f"could not write {path}: {exc.strerror or exc}",
+                    hint=f"Undo what was written with: kimrel setup undo {tool}",
+                ) from None
+        _write_record(folder, {**record, "complete": True})
     return backup
+
+
+def _untouched(info: dict[str, str | None], path: Path) -> bool:
+    """The file is still exactly what it was before the backup was taken."""
+    original = None if info["original"] is None else base64.b64decode(info["original"])
+    return read_bytes(path) == original
 
 
 def list_backups(tool: str) -> list[Backup]:
@@ -126,6 +219,10 @@ def list_backups(tool: str) -> list[Backup]:
             data = json.loads((entry / "backup.json").read_text())
         except (OSError, ValueError):
             continue
+        if data.get("complete") is False and all(
+            _untouched(info, Path(p)) for p, info in data["files"].items()
+        ):
+            continue  # a setup killed or failed before it wrote anything: nothing to undo
         out.append(
             Backup(
                 entry.name,
@@ -240,6 +337,8 @@ def _plan(backup: Backup) -> tuple[dict[Path, bytes | None], list[str]]:
         if sha256(current) == info["written"]:
             plan[path] = original
             continue
+        if current == original:
+            continue  # never written (a setup stopped midway) or already taken back
         written_text = info.get("written_text")
         if current is None or written_text is None:
             conflicts.append(path_text)
@@ -257,6 +356,11 @@ def _plan(backup: Backup) -> tuple[dict[Path, bytes | None], list[str]]:
 
 
 def restore(tool: str, backup_id: str | None = None, *, force: bool = False) -> Backup:
+    with _locked(tool):
+        return _restore(tool, backup_id, force=force)
+
+
+def _restore(tool: str, backup_id: str | None, *, force: bool) -> Backup:
     backups = list_backups(tool)
     if not backups:
         raise SetupError(f"no backups for {tool}: kimrel has not changed its configuration")
@@ -283,14 +387,14 @@ def restore(tool: str, backup_id: str | None = None, *, force: bool = False) -> 
     for path, data in plan.items():
         info = chosen.files[str(path)]
         if data is None:
-            if path.exists():
-                path.unlink()
+            if write_target(path).exists():
+                write_target(path).unlink()  # through a link: the link itself stays
             continue
         if info.get("mode"):
             mode = int(str(info["mode"]), 8)
         else:
             mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o600
-        atomic_write_bytes(path, data, mode=mode)
+        atomic_write_bytes(write_target(path), data, mode=mode)
     for folder in sorted(chosen.created_dirs, key=len, reverse=True):
         with contextlib.suppress(OSError):
             Path(folder).rmdir()  # only when empty

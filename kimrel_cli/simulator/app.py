@@ -53,14 +53,14 @@ _FAULT_TYPES = {
 _FAULT_CODES = {401: "invalid_api_key", 403: "insufficient_credits", 429: "rate_limit_exceeded"}
 
 
-def fault_error(fault: Fault, status: int) -> SimError:
+def fault_error(fault: Fault, status: int, key: str = "") -> SimError:
     default = ("server_error", "api_error") if status >= 500 else ("invalid_request_error",) * 2
     openai_type, anthropic_type = _FAULT_TYPES.get(status, default)
     code = fault.code or _FAULT_CODES.get(status, "injected_fault")
     return SimError(
         status,
         code,
-        f"injected fault: HTTP {status}",
+        f"injected fault: HTTP {status}" + (f" for key {key}" if fault.echo_key else ""),
         openai_type=openai_type,
         anthropic_type=anthropic_type,
     )
@@ -145,7 +145,7 @@ class Simulator:
             headers = self.headers(key)
             if fault.retry_after is not None:
                 headers["Retry-After"] = f"{fault.retry_after:g}"
-            return self.error(request, fault_error(fault, fault.status), headers)
+            return self.error(request, fault_error(fault, fault.status, key), headers)
         rate = self.ledger.admit(key)
         if not rate.allowed:
             headers = self.headers(key, rate)

@@ -7,6 +7,8 @@ Grammar: comma-separated `key=value` pairs:
   chunk_delay=S   wait S seconds between streamed chunks
   drop_after=N    abort the connection after N streamed chunks
   times=N         only the first N requests carrying this exact spec are affected
+  echo_key=1      with status: the error message echoes the caller's API key (as some
+                  upstreams do), to test that the relay redacts it
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ class FaultSpecError(ValueError):
 
 
 _FLOATS = ("delay", "chunk_delay", "retry_after")
-_INTS = ("status", "drop_after", "times")
+_INTS = ("status", "drop_after", "times", "echo_key")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Fault:
     chunk_delay: float | None = None
     drop_after: int | None = None
     times: int | None = None
+    echo_key: bool = False
 
 
 def parse_fault(spec: str) -> Fault:
@@ -77,6 +80,7 @@ def parse_fault(spec: str) -> Fault:
         chunk_delay=floats.get("chunk_delay"),
         drop_after=ints.get("drop_after"),
         times=ints.get("times"),
+        echo_key=bool(ints.get("echo_key")),
     )
 
 
