@@ -173,7 +173,7 @@ class Simulator:
 
     def require_credits(self, key: str, info: ModelInfo) -> int:
         price = credits_for(info.id)
-        balance = self.ledger.balance(key)
+        balance = self.ledger.available(key)  # less what streams in flight hold
         if balance < price:
             raise SimError(
                 403,
@@ -268,9 +268,11 @@ class Simulator:
             delay = fault.chunk_delay
         headers = self.headers(gate.key, gate.rate)
         headers["X-Credits-Remaining"] = str(self.ledger.balance(gate.key) - price)
+        self.ledger.hold(gate.key, price)  # require_credits saw the room, with no await since
         return event_stream(
             pieces,
-            on_complete=lambda: self.ledger.charge(gate.key, price),
+            on_complete=lambda: self.ledger.settle(gate.key, price),
+            on_abandon=lambda: self.ledger.release(gate.key, price),
             chunk_delay=delay,
             drop_after=fault.drop_after if fault is not None else None,
             headers=headers,
