@@ -66,6 +66,10 @@ def fault_error(fault: Fault, status: int) -> SimError:
     )
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def api_key_of(request: Request) -> str | None:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
@@ -164,8 +168,9 @@ class Simulator:
     @staticmethod
     async def body(request: Request) -> dict[str, Any]:
         try:
-            data = json.loads(await request.body() or b"null")
-        except (ValueError, UnicodeDecodeError):
+            data = json.loads(await request.body() or b"null", parse_constant=_not_json)
+            json.dumps(data, ensure_ascii=False).encode("utf-8")  # no lone surrogates
+        except (ValueError, UnicodeDecodeError, UnicodeEncodeError, RecursionError):
             raise invalid("request body is not valid JSON") from None
         if not isinstance(data, dict):
             raise invalid("request body must be a JSON object")
