@@ -48,6 +48,11 @@ def _msgs(**extra: Any) -> dict[str, Any]:
 
 NESTED = b"[" * 1000 + b"]" * 1000
 CASES: list[tuple[str, str, bytes]] = [
+    (
+        "count_tokens messages 5",
+        MESSAGES + "/count_tokens",
+        json.dumps({"model": MODEL, "messages": 5}).encode(),
+    ),
     ("chat messages 5", CHAT, json.dumps({"model": MODEL, "messages": 5}).encode()),
     (
         "messages messages 5",
@@ -188,7 +193,7 @@ def test_malformed_body_is_a_400_in_the_route_protocol(
     r = post_raw(stack, path, raw)
     assert r.status_code == 400, (name, r.status_code, r.text[:300])
     body = r.json()
-    if path == MESSAGES:
+    if path.startswith(MESSAGES):
         assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
     else:
         assert body["error"]["type"] == "invalid_request_error", body
