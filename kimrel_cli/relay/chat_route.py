@@ -19,6 +19,7 @@ from starlette.responses import Response
 from kimrel_cli.errors import KimrelError, UpstreamUnavailable
 from kimrel_cli.protocols.errors import ClientProtocol
 from kimrel_cli.protocols.sse import DONE, SSEEvent, encode_data
+from kimrel_cli.protocols.validation import check_chat
 from kimrel_cli.relay.context import RelayContext
 from kimrel_cli.relay.forward import json_response
 from kimrel_cli.relay.pipeline import Outcome, StreamJob, stream, stream_error
@@ -82,7 +83,7 @@ class ChatPassThrough:
 
 async def chat_completions(request: Request, ctx: RelayContext) -> Response:
     started = time.monotonic()
-    body = await read_json(request)
+    body = await read_json(request, check_chat)
     requested = str(body.get("model") or "")
     upstream_id, info = ctx.resolve_model(requested)
     body["model"] = upstream_id

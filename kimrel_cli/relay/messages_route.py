@@ -23,6 +23,7 @@ from kimrel_cli.errors import KimrelError
 from kimrel_cli.protocols.chat_to_anthropic_stream import ChatToAnthropicStream
 from kimrel_cli.protocols.errors import ClientProtocol
 from kimrel_cli.protocols.sse import SSEEvent, encode_events
+from kimrel_cli.protocols.validation import check_messages
 from kimrel_cli.relay.context import RelayContext
 from kimrel_cli.relay.forward import json_response
 from kimrel_cli.relay.pipeline import Outcome, StreamJob, stream, stream_error
@@ -109,7 +110,7 @@ def _new_message_id() -> str:
 
 async def messages(request: Request, ctx: RelayContext) -> Response:
     started = time.monotonic()
-    body = await read_json(request)
+    body = await read_json(request, check_messages)
     requested = str(body.get("model") or "")
     upstream_id, info = ctx.resolve_model(requested)
     shown = requested or upstream_id

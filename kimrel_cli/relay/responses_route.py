@@ -22,6 +22,7 @@ from kimrel_cli.errors import KimrelError
 from kimrel_cli.protocols.chat_to_responses_stream import ChatToResponsesStream
 from kimrel_cli.protocols.errors import ClientProtocol
 from kimrel_cli.protocols.sse import SSEEvent, encode_events
+from kimrel_cli.protocols.validation import check_responses
 from kimrel_cli.relay.context import RelayContext
 from kimrel_cli.relay.forward import (
     error_parts,
@@ -115,7 +116,7 @@ async def responses(request: Request, ctx: RelayContext) -> Response:
     from kimrel_cli.relay.images import prefetch_images
 
     started = time.monotonic()
-    body = await read_json(request)
+    body = await read_json(request, check_responses)
     requested = str(body.get("model") or "")
     upstream_id, info = ctx.resolve_model(requested)
     logged = logged_model(requested, upstream_id)

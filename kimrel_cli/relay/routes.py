@@ -17,6 +17,7 @@ from kimrel_cli.catalogue import MODELS
 from kimrel_cli.errors import KimrelError
 from kimrel_cli.protocols.codex_models import models_response
 from kimrel_cli.protocols.errors import ClientProtocol
+from kimrel_cli.protocols.validation import check_messages
 from kimrel_cli.relay.context import RelayContext
 from kimrel_cli.relay.forward import json_response, relay_error_response
 from kimrel_cli.relay.shared import read_json, request_protocol
@@ -27,7 +28,7 @@ from kimrel_cli.relay.shared import read_json, request_protocol
 async def count_tokens(request: Request, ctx: RelayContext) -> Response:
     from kimrel_cli.protocols.tokens import estimate_anthropic_request_tokens
 
-    body = await read_json(request)
+    body = await read_json(request, check_messages)
     return json_response({"input_tokens": estimate_anthropic_request_tokens(body)})
 
 

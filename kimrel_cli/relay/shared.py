@@ -8,6 +8,7 @@ imports from here and from `pipeline`; nothing here imports a route, so there is
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kimrel_cli.errors import KimrelError
+from kimrel_cli.errors import BadRequest, KimrelError
 from kimrel_cli.protocols.errors import ClientProtocol
 from kimrel_cli.relay.context import RelayContext
 from kimrel_cli.relay.forward import error_response, relay_error_response
@@ -31,14 +32,41 @@ class BadBody(Exception):
     """The client's request body is not the JSON object the route needs (→ 400 in its protocol)."""
 
 
-async def read_json(request: Request) -> dict[str, Any]:
+def _no_constant(name: str) -> Any:
+    raise BadBody(f"request body is not valid JSON: {name} is not a JSON number")
+
+
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+async def read_json(
+    request: Request, check: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """The body as a JSON object, its shape checked by `check` (a protocols.validation
+    function); anything else is BadBody (a 400 in the route's protocol), never a crash."""
     raw = await request.body()
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
         raise BadBody("request body is not valid JSON") from None
+    except RecursionError:
+        raise BadBody("request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise BadBody("request body must be a JSON object")
+    if _SURROGATE.search(raw):  # an escaped lone surrogate cannot be sent on as UTF-8
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadBody("request body has a lone UTF-16 surrogate in a string") from None
+        except RecursionError:
+            raise BadBody("request body is nested too deeply") from None
+    if check is not None:
+        try:
+            check(data)
+        except BadRequest as exc:
+            raise BadBody(exc.message) from None
+        except RecursionError:
+            raise BadBody("request body is nested too deeply") from None
     return data
 
 

@@ -35,6 +35,7 @@ class Ledger:
     ) -> None:
         self.balances = dict(keys)
         self.used: dict[str, int] = dict.fromkeys(keys, 0)
+        self.held: dict[str, int] = dict.fromkeys(keys, 0)  # promised to streams in flight
         self.window_scale = window_scale
         self._clock = clock
         self._history: dict[str, deque[float]] = {}
@@ -48,6 +49,33 @@ class Ledger:
 
     def tier(self, key: str) -> Tier:
         return tier_for(self.balances[key])
+
+    def available(self, key: str) -> int:
+        """The balance less what streams in flight may still be charged."""
+        with self._lock:
+            return self.balances[key] - self.held.get(key, 0)
+
+    def hold(self, key: str, credits: int) -> bool:
+        """Promise `credits` to a stream if the balance covers them (else False): concurrent
+        streams can never take a balance below zero."""
+        with self._lock:
+            if self.balances[key] - self.held.get(key, 0) < credits:
+                return False
+            self.held[key] = self.held.get(key, 0) + credits
+            return True
+
+    def settle(self, key: str, credits: int) -> int:
+        """A held stream completed: charge what it held."""
+        with self._lock:
+            self.held[key] = self.held.get(key, 0) - credits
+            self.balances[key] -= credits
+            self.used[key] += credits
+            return self.balances[key]
+
+    def release(self, key: str, credits: int) -> None:
+        """A held stream ended without completing (dropped, client gone): it costs nothing."""
+        with self._lock:
+            self.held[key] = self.held.get(key, 0) - credits
 
     def charge(self, key: str, credits: int) -> int:
         with self._lock:

@@ -66,6 +66,10 @@ def fault_error(fault: Fault, status: int, key: str = "") -> SimError:
     )
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def api_key_of(request: Request) -> str | None:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
@@ -164,8 +168,9 @@ class Simulator:
     @staticmethod
     async def body(request: Request) -> dict[str, Any]:
         try:
-            data = json.loads(await request.body() or b"null")
-        except (ValueError, UnicodeDecodeError):
+            data = json.loads(await request.body() or b"null", parse_constant=_not_json)
+            json.dumps(data, ensure_ascii=False).encode("utf-8")  # no lone surrogates
+        except (ValueError, UnicodeDecodeError, UnicodeEncodeError, RecursionError):
             raise invalid("request body is not valid JSON") from None
         if not isinstance(data, dict):
             raise invalid("request body must be a JSON object")
@@ -173,7 +178,7 @@ class Simulator:
 
     def require_credits(self, key: str, info: ModelInfo) -> int:
         price = credits_for(info.id)
-        balance = self.ledger.balance(key)
+        balance = self.ledger.available(key)  # less what streams in flight hold
         if balance < price:
             raise SimError(
                 403,
@@ -268,9 +273,11 @@ class Simulator:
             delay = fault.chunk_delay
         headers = self.headers(gate.key, gate.rate)
         headers["X-Credits-Remaining"] = str(self.ledger.balance(gate.key) - price)
+        self.ledger.hold(gate.key, price)  # require_credits saw the room, with no await since
         return event_stream(
             pieces,
-            on_complete=lambda: self.ledger.charge(gate.key, price),
+            on_complete=lambda: self.ledger.settle(gate.key, price),
+            on_abandon=lambda: self.ledger.release(gate.key, price),
             chunk_delay=delay,
             drop_after=fault.drop_after if fault is not None else None,
             headers=headers,

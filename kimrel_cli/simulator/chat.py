@@ -14,6 +14,7 @@ from typing import Any
 from kimrel_cli.catalogue import ModelInfo
 from kimrel_cli.simulator.generation import Plan, plan_answer, split_text
 from kimrel_cli.simulator.validation import (
+    check_chat_shape,
     check_common,
     check_context,
     check_image_url,
@@ -45,6 +46,7 @@ def _check_parts(content: Any, info: ModelInfo) -> None:
 def plan_chat(body: dict[str, Any]) -> tuple[ModelInfo, Plan, int]:
     """Validate a chat request and decide the answer; raises SimError with the documented code."""
     info = model_for(body)
+    check_chat_shape(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise invalid("messages: required, a non-empty list")

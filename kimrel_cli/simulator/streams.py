@@ -29,6 +29,7 @@ class EventStream(Response):
         pieces: list[bytes],
         *,
         on_complete: Callable[[], object],
+        on_abandon: Callable[[], object] | None = None,
         chunk_delay: float = 0.0,
         drop_after: int | None = None,
         headers: dict[str, str] | None = None,
@@ -40,6 +41,8 @@ class EventStream(Response):
         self.init_headers(merged)
         self.pieces = pieces
         self.on_complete = on_complete
+        self.on_abandon = on_abandon
+        self.completed = False
         self.chunk_delay = chunk_delay
         self.drop_after = drop_after
 
@@ -55,6 +58,8 @@ class EventStream(Response):
                 await watch
             with contextlib.suppress(asyncio.CancelledError):
                 await body
+            if not self.completed and self.on_abandon is not None:
+                self.on_abandon()  # dropped or left before the last piece: not charged
 
     async def _send_all(self, send: Any) -> None:
         await send(
@@ -66,6 +71,7 @@ class EventStream(Response):
             if self.chunk_delay and n:
                 await asyncio.sleep(self.chunk_delay)
             if n == len(self.pieces) - 1:
+                self.completed = True
                 self.on_complete()
             await send({"type": "http.response.body", "body": piece, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -80,14 +86,17 @@ def event_stream(
     pieces: list[bytes],
     *,
     on_complete: Callable[[], object],
+    on_abandon: Callable[[], object] | None = None,
     chunk_delay: float = 0.0,
     drop_after: int | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """An SSE response sending `pieces` in order; `on_complete` runs just before the last piece."""
+    """An SSE response sending `pieces` in order; `on_complete` runs just before the last piece,
+    `on_abandon` once if the stream ends without reaching it (dropped, client gone)."""
     return EventStream(
         pieces,
         on_complete=on_complete,
+        on_abandon=on_abandon,
         chunk_delay=chunk_delay,
         drop_after=drop_after,
         headers=headers,

@@ -169,3 +169,26 @@ def check_context(tokens: int, info: ModelInfo) -> None:
             f"input of about {tokens} tokens exceeds the {info.context_window}-token context window of {info.id}",
             "context_length_exceeded",
         )
+
+
+def check_chat_shape(body: dict[str, Any]) -> None:
+    """The chat fields the simulator reads have the hosted API's types (else a 400, not a 500)."""
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            raise invalid("tools: must be a list")
+        for i, tool in enumerate(tools):
+            if not isinstance(tool, dict):
+                raise invalid(f"tools[{i}]: must be an object")
+            function = tool.get("function")
+            if function is not None and not isinstance(function, dict):
+                raise invalid(f"tools[{i}].function: must be an object")
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and not isinstance(choice.get("function") or {}, dict):
+        raise invalid("tool_choice.function: must be an object")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise invalid("stream_options: must be an object")
+    stops = body.get("stop")
+    if stops is not None and not isinstance(stops, (str, list)):
+        raise invalid("stop: must be a string or a list of strings")
