@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 MAX_IMAGE_BYTES = 6 * 1024 * 1024
 MAX_ENCODED_BYTES = 8 * 1024 * 1024
+MAX_IMAGE_URLS = 16  # remote image URLs per request; more is a 400 before anything is fetched
+MAX_CONCURRENT_FETCHES = 4  # fetches in flight for one request
 
 
 async def prefetch_images(urls: Iterable[str], ctx: RelayContext) -> dict[str, str]:
@@ -28,13 +30,21 @@ async def prefetch_images(urls: Iterable[str], ctx: RelayContext) -> dict[str, s
     unique = list(dict.fromkeys(urls))
     if not unique:
         return {}
+    if len(unique) > MAX_IMAGE_URLS:
+        raise BadRequest(
+            f"a request may carry at most {MAX_IMAGE_URLS} remote image URLs; got {len(unique)}",
+            wire_code="too_many_images",
+            hint="Send fewer images, or send them inline (base64 / data URL).",
+        )
+    gate = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
     from kimrel_cli.hosted.images import afetch_image
     from kimrel_cli.protocols.images import check_image
 
     async def one(url: str) -> tuple[str, str]:
-        data, _ = await afetch_image(
-            url, timeout=ctx.config.image_timeout, max_bytes=MAX_IMAGE_BYTES
-        )
+        async with gate:
+            data, _ = await afetch_image(
+                url, timeout=ctx.config.image_timeout, max_bytes=MAX_IMAGE_BYTES
+            )
         mime = check_image(data)  # raises BadRequest for an unknown type or oversize
         encoded = base64.b64encode(data).decode("ascii")
         if len(encoded) > MAX_ENCODED_BYTES:
