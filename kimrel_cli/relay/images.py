@@ -41,10 +41,14 @@ async def prefetch_images(urls: Iterable[str], ctx: RelayContext) -> dict[str, s
     from kimrel_cli.protocols.images import check_image
 
     async def one(url: str) -> tuple[str, str]:
+        timeout = ctx.config.image_timeout
         async with gate:
-            data, _ = await afetch_image(
-                url, timeout=ctx.config.image_timeout, max_bytes=MAX_IMAGE_BYTES
-            )
+            try:  # a deadline for the whole fetch: httpx's timeout is per read (slow drip)
+                data, _ = await asyncio.wait_for(
+                    afetch_image(url, timeout=timeout, max_bytes=MAX_IMAGE_BYTES), timeout
+                )
+            except asyncio.TimeoutError:
+                raise _failed() from None
         mime = check_image(data)  # raises BadRequest for an unknown type or oversize
         encoded = base64.b64encode(data).decode("ascii")
         if len(encoded) > MAX_ENCODED_BYTES:
@@ -54,7 +58,14 @@ async def prefetch_images(urls: Iterable[str], ctx: RelayContext) -> dict[str, s
             )
         return url, f"data:{mime};base64,{encoded}"
 
-    pairs = await asyncio.gather(*(one(u) for u in unique))
+    from kimrel_cli.hosted.images import _failed
+
+    try:  # and one for the whole set
+        pairs = await asyncio.wait_for(
+            asyncio.gather(*(one(u) for u in unique)), 2 * ctx.config.image_timeout
+        )
+    except asyncio.TimeoutError:
+        raise _failed() from None
     return dict(pairs)
 
 
