@@ -35,9 +35,16 @@ def _too_large(max_bytes: int) -> BadRequest:
     )
 
 
-def _failed(url: str, why: str) -> BadRequest:
+FETCH_FAILED = "could not fetch an image URL in the request"
+
+
+def _failed(url: str = "", why: str = "") -> BadRequest:
+    """One message for every fetch failure: no status, port or connection detail (no port scan)."""
+    del url, why
     return BadRequest(
-        f"could not fetch the image at {url[:80]}: {why}", wire_code="image_fetch_failed"
+        FETCH_FAILED,
+        wire_code="image_fetch_failed",
+        hint="Check that the image URL is public and reachable, or send the image inline.",
     )
 
 

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 MAX_IMAGE_BYTES = 6 * 1024 * 1024
 MAX_ENCODED_BYTES = 8 * 1024 * 1024
+MAX_IMAGE_URLS = 16  # remote image URLs per request; more is a 400 before anything is fetched
+MAX_CONCURRENT_FETCHES = 4  # fetches in flight for one request
 
 
 async def prefetch_images(urls: Iterable[str], ctx: RelayContext) -> dict[str, str]:
@@ -28,13 +30,25 @@ async def prefetch_images(urls: Iterable[str], ctx: RelayContext) -> dict[str, s
     unique = list(dict.fromkeys(urls))
     if not unique:
         return {}
+    if len(unique) > MAX_IMAGE_URLS:
+        raise BadRequest(
+            f"a request may carry at most {MAX_IMAGE_URLS} remote image URLs; got {len(unique)}",
+            wire_code="too_many_images",
+            hint="Send fewer images, or send them inline (base64 / data URL).",
+        )
+    gate = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
     from kimrel_cli.hosted.images import afetch_image
     from kimrel_cli.protocols.images import check_image
 
     async def one(url: str) -> tuple[str, str]:
-        data, _ = await afetch_image(
-            url, timeout=ctx.config.image_timeout, max_bytes=MAX_IMAGE_BYTES
-        )
+        timeout = ctx.config.image_timeout
+        async with gate:
+            try:  # a deadline for the whole fetch: httpx's timeout is per read (slow drip)
+                data, _ = await asyncio.wait_for(
+                    afetch_image(url, timeout=timeout, max_bytes=MAX_IMAGE_BYTES), timeout
+                )
+            except asyncio.TimeoutError:
+                raise _failed() from None
         mime = check_image(data)  # raises BadRequest for an unknown type or oversize
         encoded = base64.b64encode(data).decode("ascii")
         if len(encoded) > MAX_ENCODED_BYTES:
@@ -44,7 +58,14 @@ async def prefetch_images(urls: Iterable[str], ctx: RelayContext) -> dict[str, s
             )
         return url, f"data:{mime};base64,{encoded}"
 
-    pairs = await asyncio.gather(*(one(u) for u in unique))
+    from kimrel_cli.hosted.images import _failed
+
+    try:  # and one for the whole set
+        pairs = await asyncio.wait_for(
+            asyncio.gather(*(one(u) for u in unique)), 2 * ctx.config.image_timeout
+        )
+    except asyncio.TimeoutError:
+        raise _failed() from None
     return dict(pairs)
 
 
