@@ -61,8 +61,13 @@ def serve(
     """Run the local relay. See docs/relay.md."""
     if ctx.invoked_subcommand is not None:
         return
-    from kimrel_cli.relay.run import ServeOptions
+    import os
 
+    from kimrel_cli.relay.run import TOKEN_ENV, ServeOptions
+
+    # read the variable ourselves as well: typer 0.26 with click 8.5 ignores `envvar=`, and a
+    # background relay gets its token only this way (argv would show it in `ps`)
+    token = token or os.environ.get(TOKEN_ENV) or None
     opts = ServeOptions(
         host=host,
         port=port,
