@@ -19,6 +19,7 @@ import pytest
 from kimrel_cli.relay.app import create_app
 from kimrel_cli.relay.context import RelayConfig, build_context
 from kimrel_cli.servers import bind_socket, start_in_thread
+from tests.support.recorder import Recorder
 
 CLAUDE = shutil.which("claude")
 TOKEN = "kr-local-claude-code-test"
@@ -27,41 +28,6 @@ pytestmark = [
     pytest.mark.realclient,
     pytest.mark.skipif(CLAUDE is None, reason="Claude Code (`claude`) is not installed"),
 ]
-
-
-class Recorder:
-    """ASGI wrapper that keeps (method, path, query, headers, body) of every request."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.seen: list[dict[str, Any]] = []
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        entry: dict[str, Any] = {
-            "method": scope["method"],
-            "path": scope["path"],
-            "query": scope.get("query_string", b"").decode(),
-            "headers": {k.decode().lower(): v.decode() for k, v in scope["headers"]},
-            "body": b"",
-            "status": None,
-        }
-        self.seen.append(entry)
-
-        async def recv() -> Any:
-            message = await receive()
-            if message["type"] == "http.request":
-                entry["body"] += message.get("body", b"")
-            return message
-
-        async def snd(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                entry["status"] = message["status"]
-            await send(message)
-
-        await self.app(scope, recv, snd)
 
 
 @pytest.fixture

@@ -10,13 +10,10 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.support import loopback, sdk
-
-pytest.importorskip("kimrel_cli.simulator.app", reason="the simulator has not landed yet")
-
 from kimrel_cli.relay.context import RelayConfig
 from kimrel_cli.relay.run import start_relay_in_thread
 from kimrel_cli.servers import bind_socket, start_in_thread
+from tests.support import loopback, sdk
 
 TOKEN = "kr-local-messages-test"
 

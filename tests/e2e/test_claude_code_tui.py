@@ -20,14 +20,12 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("kimrel_cli.simulator.app", reason="the simulator has not landed yet")
-
 from kimrel_cli.catalogue import MODELS
 from kimrel_cli.relay.app import create_app
 from kimrel_cli.relay.context import RelayConfig, build_context
 from kimrel_cli.servers import bind_socket, start_in_thread
 from kimrel_cli.setup.tools import claude_env
-from tests.e2e.test_claude_code import Recorder
+from tests.support.recorder import Recorder
 
 CLAUDE = shutil.which("claude")
 TMUX = shutil.which("tmux")

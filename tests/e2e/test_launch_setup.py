@@ -25,8 +25,8 @@ from kimrel_cli.relay.app import create_app
 from kimrel_cli.relay.context import RelayConfig, build_context
 from kimrel_cli.relay.state import RelayState, clear_state, write_state
 from kimrel_cli.servers import bind_socket, start_in_thread
-from tests.e2e.test_claude_code import Recorder
 from tests.support.older_claude import older_claude_on_path
+from tests.support.recorder import Recorder
 
 TOKEN = "kr-local-launch-setup-test"
 KIMREL = [sys.executable, "-m", "kimrel_cli"]
