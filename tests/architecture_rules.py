@@ -27,7 +27,7 @@ CORE = {
     "wording",
     "protocols",
 }
-SERVICES = {"hosted", "accounts", "servers"}
+SERVICES = {"hosted", "accounts", "servers", "usage"}
 FEATURES = {"relay", "chat", "setup", "simulator"}
 CLI = {"cli"}
 ENTRY_POINTS = {"__main__"}  # may import the CLI: it is how `python -m kimrel_cli` starts it
