@@ -18,6 +18,7 @@ from kimrel_cli.apikey import ApiKey
 from kimrel_cli.catalogue import ModelInfo, get_model, resolve_alias
 from kimrel_cli.config import Settings
 from kimrel_cli.relay.responses_store import ResponsesStore
+from kimrel_cli.usage.attribution import Attribution
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -35,6 +36,12 @@ STREAM_ABORTED: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "kimrel_stream_aborted", default=None
 )
 ABORTED_STATUS = 499  # nginx's "client closed request"; used for every stream cut short
+
+# Who sent the request being handled (client, session, agent, project): set by RequestTrace from
+# the request's headers for every HTTP request, read by the usage ledger, budgets and pacing.
+REQUEST_ATTRIBUTION: contextvars.ContextVar[Attribution | None] = contextvars.ContextVar(
+    "kimrel_request_attribution", default=None
+)
 
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 DEFAULT_PING_INTERVAL = 10.0

@@ -19,7 +19,9 @@ from dataclasses import asdict, dataclass
 from typing import IO, Any, Literal
 
 from kimrel_cli.catalogue import DEFAULT_MODEL
+from kimrel_cli.relay.context import REQUEST_ATTRIBUTION
 from kimrel_cli.relay.security import REASON_KEY
+from kimrel_cli.usage.attribution import attribution_from_headers
 
 LogMode = Literal["pretty", "json", "quiet", "silent"]
 
@@ -260,6 +262,7 @@ class RequestTrace:
         started = time.monotonic()
         holder = [False]
         token = _RECORDED.set(holder)
+        who = REQUEST_ATTRIBUTION.set(attribution_from_headers(_headers(scope)))
         status = 0
         body = b""
 
@@ -277,6 +280,7 @@ class RequestTrace:
             _RECORDED.reset(token)
             if not holder[0]:
                 self._record(scope, status or 500, started, body)
+            REQUEST_ATTRIBUTION.reset(who)
 
     def _record(self, scope: Any, status: int, started: float, body: bytes) -> None:
         method, path = scope.get("method", ""), scope.get("path", "")
@@ -290,6 +294,11 @@ class RequestTrace:
             self.record(route=route, model=None, status=status, started=started, error=error)
         except Exception:  # the log never takes the relay down
             return
+
+
+def _headers(scope: Any) -> dict[str, str]:
+    """An ASGI scope's headers as a dict (latin-1, as HTTP/1.1 carries them)."""
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers") or ()}
 
 
 def _error_message(body: bytes) -> str | None:
