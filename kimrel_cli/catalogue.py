@@ -27,7 +27,8 @@ class ModelInfo:
     max_output_tokens: int
     credits: int
     thinking: ThinkingMode
-    images: bool
+    images: bool  # takes images (kimrel-api.md: k2.5 multimodal, k2.6 text + image); the relay
+    # fetches remote image URLs only for these (relay/images.py)
     tools: bool
     description: str
 

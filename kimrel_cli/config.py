@@ -57,6 +57,7 @@ DEFAULT_BASE_URL = "https://kimrel.com/api"
 DEFAULT_RELAY_HOST = "127.0.0.1"
 DEFAULT_RELAY_PORT = 8723
 DEFAULT_LOW_CREDIT_WARNING = 50
+DEFAULT_RESPONSES_STORE_MB = 64
 
 MessagesUpstream = Literal["chat", "messages"]
 SystemMode = Literal["keep", "fold"]
@@ -106,6 +107,37 @@ def _check_positive(value: int) -> str | None:
 
 def _check_host(value: str) -> str | None:
     return None if value and not any(c.isspace() for c in value) else "a host name or IP address"
+
+
+def _fetch_allow_entry_ok(raw: str) -> bool:
+    """`host`, `host:port`, an address, `[v6]:port` or a CIDR block (as hosted/egress.py reads)."""
+    import ipaddress
+
+    host, port = raw, ""
+    if raw.startswith("[") and "]" in raw:
+        host, _, rest = raw[1:].partition("]")
+        if rest and not rest.startswith(":"):
+            return False
+        port = rest[1:]
+    elif raw.count(":") == 1:
+        host, port = raw.split(":")
+    if (port and not (port.isdigit() and 0 < int(port) < 65536)) or raw.endswith(":"):
+        return False
+    try:
+        ipaddress.ip_network(host, strict=False)
+        return True
+    except ValueError:
+        return bool(host) and all(c.isalnum() or c in "-._" for c in host)
+
+
+def _check_fetch_allow(value: str) -> str | None:
+    bad = [raw for raw in value.replace(",", " ").split() if not _fetch_allow_entry_ok(raw)]
+    if not bad:
+        return None
+    return (
+        "host names, addresses or CIDR blocks, each optionally with :port, separated by "
+        f"commas, e.g. 'localhost, 10.0.0.0/8, 127.0.0.1:8080' (not {bad[0]!r})"
+    )
 
 
 def _check_account_name(value: str) -> str | None:
@@ -245,6 +277,25 @@ REGISTRY: tuple[Setting, ...] = (
         DEFAULT_LOW_CREDIT_WARNING,
         "The relay warns once when the credit balance falls below this.",
         check=_check_not_negative,
+    ),
+    Setting(
+        "relay.image_fetch_allow",
+        "image_fetch_allow",
+        str,
+        "",
+        "Hosts the relay may fetch remote image URLs from although they are not public "
+        "(loopback, private, link-local, metadata): host names, addresses or CIDR blocks, "
+        "each optionally with :port, comma-separated. Default: public addresses only.",
+        check=_check_fetch_allow,
+    ),
+    Setting(
+        "relay.responses_store_mb",
+        "responses_store_mb",
+        int,
+        DEFAULT_RESPONSES_STORE_MB,
+        "Megabytes of conversations the relay keeps for Responses' previous_response_id "
+        "(the oldest go first; at most 200 responses either way).",
+        check=_check_positive,
     ),
     Setting(
         "limits.MODEL.max_output_tokens",
@@ -439,6 +490,8 @@ class Settings:
     messages_upstream: MessagesUpstream = "chat"
     mid_conversation_system: SystemMode = "keep"
     low_credit_warning: int = DEFAULT_LOW_CREDIT_WARNING
+    image_fetch_allow: str = ""
+    responses_store_mb: int = DEFAULT_RESPONSES_STORE_MB
     limits: dict[str, dict[str, int]] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)

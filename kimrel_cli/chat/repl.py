@@ -8,6 +8,7 @@ message), a completion menu for slash commands and model names, and Esc-Enter fo
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,18 @@ from kimrel_cli.chat.session import Session, image_part
 from kimrel_cli.chat.transcript import from_json, from_markdown, to_json, to_markdown
 from kimrel_cli.errors import KimrelError
 from kimrel_cli.wording import count, number
+
+
+def history_file() -> Path:
+    """The prompt history (every line typed, pasted secrets included): created 0600, and an
+    existing one that others could read is narrowed to 0600."""
+    path = paths.ensure_dir(paths.state_dir()) / "chat_history"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    return path
 
 
 class Repl:
@@ -51,7 +64,7 @@ class Repl:
         def _newline(event: Any) -> None:
             event.current_buffer.insert_text("\n")
 
-        history = paths.ensure_dir(paths.state_dir()) / "chat_history"
+        history = history_file()
         return PromptSession(
             history=FileHistory(str(history)),
             completer=SlashCompleter(),

@@ -1,8 +1,10 @@
 """Fetch a remote image URL with a time limit and a size cap (http and https only).
 
-Used by the relay (remote image URLs are inlined as data URLs for every model that takes
-images) and by the chat REPL's `/image URL`. The type and size checks on the bytes live in
-`protocols/images.py`.
+`afetch_image` is the relay's (remote image URLs are inlined as data URLs for models that take
+images): it uses the relay's one shared client, built by `egress.guarded_client`, which refuses
+private, local and metadata addresses on every redirect hop. `fetch_image` is the chat REPL's
+`/image URL`, fetched for the user at the keyboard (any address they type). The type and size
+checks on the bytes live in `protocols/images.py`.
 """
 
 from __future__ import annotations
@@ -74,29 +76,42 @@ def fetch_image(
         raise _failed(url, type(exc).__name__) from None
 
 
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+
+
 async def afetch_image(
     url: str,
     *,
-    timeout: float = 10.0,
+    client: httpx.AsyncClient,
     max_bytes: int = MAX_IMAGE_BYTES,
-    transport: httpx.AsyncBaseTransport | None = None,
+    max_redirects: int = MAX_REDIRECTS,
 ) -> tuple[bytes, str]:
-    """Async form of fetch_image."""
+    """(bytes, content type) of the image at `url`, fetched with `client`, or BadRequest.
+
+    Redirects are followed here, one hop at a time (at most `max_redirects`), each to an
+    http(s) URL checked again, so a client built by `egress.guarded_client` checks every hop's
+    connection. Every failure is the same `image_fetch_failed` (no port scan through the text).
+    """
     _check_url(url)
     try:
-        async with (
-            httpx.AsyncClient(
-                timeout=timeout, transport=transport, follow_redirects=True
-            ) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code != 200:
-                raise _failed(url, f"HTTP {response.status_code}")
-            data = bytearray()
-            async for piece in response.aiter_bytes():
-                data += piece
-                if len(data) > max_bytes:
-                    raise _too_large(max_bytes)
-            return bytes(data), response.headers.get("content-type", "")
-    except httpx.HTTPError as exc:
-        raise _failed(url, type(exc).__name__) from None
+        current = httpx.URL(url)
+        for _ in range(max_redirects + 1):
+            async with client.stream("GET", current) as response:
+                if response.status_code in REDIRECTS and "location" in response.headers:
+                    target = current.join(response.headers["location"])
+                    if target.scheme not in ("http", "https"):
+                        raise _failed()
+                    current = target
+                    continue
+                if response.status_code != 200:
+                    raise _failed()
+                data = bytearray()
+                async for piece in response.aiter_bytes():
+                    data += piece
+                    if len(data) > max_bytes:
+                        raise _too_large(max_bytes)
+                return bytes(data), response.headers.get("content-type", "")
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError):
+        raise _failed() from None
+    raise _failed()  # too many redirects

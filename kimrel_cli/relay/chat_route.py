@@ -100,7 +100,7 @@ async def chat_completions(request: Request, ctx: RelayContext) -> Response:
         urls = chat_image_urls(body)
         if urls:
             try:
-                inline_chat_images(body, await prefetch_images(urls, ctx))
+                inline_chat_images(body, await prefetch_images(urls, ctx, info))
             except KimrelError as exc:
                 return fail(exc)
     out_headers = {"x-kimrel-upstream-model": upstream_id}

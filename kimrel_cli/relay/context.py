@@ -107,6 +107,7 @@ class RelayContext:
     responses: ResponsesStore = field(default_factory=ResponsesStore)
     streams: set[Any] = field(default_factory=set)  # RelayStreams in flight (forward.py)
     stopping: bool = False
+    image_client: Any = None  # the one httpx client for image fetches (relay/images.py)
 
     def stop_streams(self) -> int:
         """Relay shutdown: end every stream in flight with an error event; returns how many."""
@@ -241,6 +242,8 @@ class RelayContext:
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
+        if self.image_client is not None:
+            await self.image_client.aclose()
 
 
 def build_context(config: RelayConfig) -> RelayContext:
@@ -259,4 +262,5 @@ def build_context(config: RelayConfig) -> RelayContext:
         backoff_base=config.backoff_base,
     )
     log = config.log if config.log is not None else RequestLog(mode="silent")
-    return RelayContext(config=config, upstream=upstream, log=log)
+    store = ResponsesStore(max_bytes=config.settings.responses_store_mb * 1024 * 1024)
+    return RelayContext(config=config, upstream=upstream, log=log, responses=store)

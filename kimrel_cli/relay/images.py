@@ -1,10 +1,17 @@
 """Remote images in requests: fetched by the relay (http/https only, time limit, 6 MB cap),
 checked (PNG, JPEG, WEBP, GIF; 8 MB encoded) and handed to the translator as data URLs.
 
+Only for a model that takes images (`ModelInfo.images`): for a text-only model nothing is fetched
+(the translators put `[image omitted: model has no vision]` in the image's place), and a model
+the catalogue does not know gets a 400 before any fetch. Fetches go through the relay's one
+shared client (`shared_client`, built by `hosted.egress.guarded_client`: public addresses only,
+checked after DNS and on every redirect hop, `relay.image_fetch_allow` excepted).
+
 Fetching is `kimrel_cli.hosted.images.afetch_image`; checking is `kimrel_cli.protocols.images`.
 Chat Completions requests on the pass-through route get the same treatment for models that take
-images (`chat_image_urls`, `inline_chat_images`). Failures are BadRequest errors (`invalid_image_url`, `image_too_large`, `encoded_image_too_large`,
-`image_fetch_failed`) that the route renders in the caller's protocol.
+images (`chat_image_urls`, `inline_chat_images`). Failures are BadRequest errors
+(`invalid_image_url`, `image_too_large`, `encoded_image_too_large`, `image_fetch_failed`,
+`too_many_images`, `image_url_unsupported`) that the route renders in the caller's protocol.
 """
 
 from __future__ import annotations
@@ -14,9 +21,12 @@ import base64
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from kimrel_cli.catalogue import MODELS, ModelInfo
 from kimrel_cli.errors import BadRequest
 
 if TYPE_CHECKING:
+    import httpx
+
     from kimrel_cli.relay.context import RelayContext
 
 MAX_IMAGE_BYTES = 6 * 1024 * 1024
@@ -25,11 +35,41 @@ MAX_IMAGE_URLS = 16  # remote image URLs per request; more is a 400 before anyth
 MAX_CONCURRENT_FETCHES = 4  # fetches in flight for one request
 
 
-async def prefetch_images(urls: Iterable[str], ctx: RelayContext) -> dict[str, str]:
-    """url → data URL for every remote image URL in a request (fetched concurrently)."""
+def shared_client(ctx: RelayContext) -> httpx.AsyncClient:
+    """The relay's one client for image fetches: made on first use, closed by `ctx.aclose`."""
+    if ctx.image_client is None:
+        from kimrel_cli.hosted.egress import guarded_client
+
+        ctx.image_client = guarded_client(
+            ctx.settings.image_fetch_allow, timeout=ctx.config.image_timeout
+        )
+    client: httpx.AsyncClient = ctx.image_client
+    return client
+
+
+def _no_remote_images(model: str) -> BadRequest:
+    vision = ", ".join(m.id for m in MODELS.values() if m.images)
+    return BadRequest(
+        f"remote image URLs are fetched only for models that take images ({vision}); "
+        f"{model or 'this model'} is not one kimrel knows",
+        wire_code="image_url_unsupported",
+        hint="Send the image inline (base64 / data URL), or use a model that takes images.",
+    )
+
+
+async def prefetch_images(
+    urls: Iterable[str], ctx: RelayContext, info: ModelInfo | None, model: str = ""
+) -> dict[str, str]:
+    """url → data URL for every remote image URL in a request (fetched concurrently).
+
+    Nothing is fetched for a text-only model (an empty map: the translator omits the images);
+    a model the catalogue does not know is a 400 before any fetch.
+    """
     unique = list(dict.fromkeys(urls))
-    if not unique:
+    if not unique or (info is not None and not info.images):
         return {}
+    if info is None:
+        raise _no_remote_images(model)
     if len(unique) > MAX_IMAGE_URLS:
         raise BadRequest(
             f"a request may carry at most {MAX_IMAGE_URLS} remote image URLs; got {len(unique)}",
@@ -37,15 +77,17 @@ async def prefetch_images(urls: Iterable[str], ctx: RelayContext) -> dict[str, s
             hint="Send fewer images, or send them inline (base64 / data URL).",
         )
     gate = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
-    from kimrel_cli.hosted.images import afetch_image
+    from kimrel_cli.hosted.images import _failed, afetch_image
     from kimrel_cli.protocols.images import check_image
+
+    client = shared_client(ctx)
 
     async def one(url: str) -> tuple[str, str]:
         timeout = ctx.config.image_timeout
         async with gate:
             try:  # a deadline for the whole fetch: httpx's timeout is per read (slow drip)
                 data, _ = await asyncio.wait_for(
-                    afetch_image(url, timeout=timeout, max_bytes=MAX_IMAGE_BYTES), timeout
+                    afetch_image(url, client=client, max_bytes=MAX_IMAGE_BYTES), timeout
                 )
             except asyncio.TimeoutError:
                 raise _failed() from None
@@ -57,8 +99,6 @@ async def prefetch_images(urls: Iterable[str], ctx: RelayContext) -> dict[str, s
                 wire_code="encoded_image_too_large",
             )
         return url, f"data:{mime};base64,{encoded}"
-
-    from kimrel_cli.hosted.images import _failed
 
     try:  # and one for the whole set
         pairs = await asyncio.wait_for(

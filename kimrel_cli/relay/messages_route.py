@@ -131,7 +131,7 @@ async def messages(request: Request, ctx: RelayContext) -> Response:
     from kimrel_cli.relay.images import prefetch_images
 
     try:
-        images = await prefetch_images(image_urls_to_fetch(body), ctx)
+        images = await prefetch_images(image_urls_to_fetch(body), ctx, info, upstream_id)
         target = ChatTarget(
             model=upstream_id,
             info=info,

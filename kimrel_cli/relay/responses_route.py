@@ -132,7 +132,7 @@ async def responses(request: Request, ctx: RelayContext) -> Response:
         if previous:
             items = ctx.responses.history(str(previous)) + items
         translated = {**body, "input": items}
-        images = await prefetch_images(image_urls_to_fetch(translated), ctx)
+        images = await prefetch_images(image_urls_to_fetch(translated), ctx, info, upstream_id)
         cap = ctx.cap(info)  # None for a model the catalogue does not know: no cap, as on chat
         target = ResponsesTarget(model=upstream_id, info=info, max_output_tokens=cap, images=images)
         chat_body, rctx, notes = responses_to_chat(translated, target)

@@ -2,7 +2,8 @@
 
 Each rejection is answered in the wire shape of the request's protocol (`protocol_for`, rows in
 `PATH_PROTOCOLS`; shapes in `protocols/errors.ERROR_WIRE`): Anthropic's `{"type":"error",…}` on
-Messages paths or when `anthropic-version` is sent, OpenAI's `{"error":{…}}` elsewhere. Order (outermost first): HostGuard → Cors → TokenGuard → BodyLimit.
+Messages paths or when `anthropic-version` is sent, OpenAI's `{"error":{…}}` elsewhere. Order (outermost first): HostGuard → Cors → TokenGuard → BodyLimit (size, time, and the
+relay-wide budget of large bodies held at once).
 """
 
 from __future__ import annotations
@@ -262,31 +263,86 @@ class BodyTooSlow(BodyTooLarge):
     handlers pass it through untouched)."""
 
 
+class BodyOverBudget(BodyTooLarge):
+    """A large body would take the relay over its budget of large bodies at once."""
+
+
+class BodyBudget:
+    """Bytes of large request bodies the relay holds at once, relay-wide.
+
+    Touched only on the server's event loop (no lock). `take` never waits: a body that does not
+    fit is refused at once, so nothing is buffered while the relay is full.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, size: int) -> bool:
+        if self.used + size > self.limit:
+            return False
+        self.used += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.used = max(0, self.used - size)
+
+
+OVERLOADED_RETRY_AFTER = 1  # seconds; the budget frees as soon as one large request ends
+
+
 class BodyLimit:
     """Cap request bodies (by Content-Length up front, and by counting while reading) → 413,
-    and the time to receive one (`timeout` seconds from the first read) → 408."""
+    the time to receive one (`timeout` seconds from the first read) → 408, and the large bodies
+    held at once → 503 with Retry-After.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, timeout: float = 120.0) -> None:
+    A body over `large` bytes (default 1/16 of `max_bytes`, 2 MB at the default 32 MB) counts
+    against a relay-wide `budget` (default 4 × `max_bytes`, 128 MB) from its first byte until its
+    request is answered: parsing and translating a JSON body costs a few times its size, and the
+    parsed request lives as long as its answer, so counting only the bytes still arriving would
+    not bound memory. A declared length is reserved before anything is read; a chunked body
+    reserves as it grows. Four bodies at the 32 MB limit fit at once (eight peaked at 1 GB in
+    issue 14); smaller bodies never touch the budget, so a burst of huge uploads cannot stop
+    ordinary requests.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        timeout: float = 120.0,
+        budget: int | None = None,
+        large: int | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout = timeout
+        self.budget = BodyBudget(4 * max_bytes if budget is None else budget)
+        self.large = max(1, max_bytes // 16) if large is None else large
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         length = _header(scope, b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+        declared = int(length) if length is not None and length.isdigit() else None
+        if declared is not None and declared > self.max_bytes:
             await self._reject(scope, send)
             return
+        held = 0  # bytes of the budget this request holds, given back when it ends
+        if declared is not None and declared > self.large:
+            if not self.budget.take(declared):
+                await self._overloaded(scope, send)
+                return
+            held = declared
         seen = 0
         started = False
-
         deadline: float | None = None
         body_done = False
 
         async def counting_receive() -> Message:
-            nonlocal seen, deadline, body_done
+            nonlocal seen, deadline, body_done, held
             if body_done:
                 return await receive()  # waiting for a disconnect: no deadline
             loop = asyncio.get_running_loop()
@@ -302,6 +358,10 @@ class BodyLimit:
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     raise BodyTooLarge()
+                if seen > self.large and seen > held:  # a chunked (or understated) body grows
+                    if not self.budget.take(seen - held):
+                        raise BodyOverBudget()
+                    held = seen
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -322,9 +382,14 @@ class BodyLimit:
                     f"the request body did not arrive within {self.timeout:g} s",
                     headers=[(b"connection", b"close")],
                 )
+        except BodyOverBudget:
+            if not started:
+                await self._overloaded(scope, send)
         except BodyTooLarge:
             if not started:
                 await self._reject(scope, send)
+        finally:
+            self.budget.give(held)
 
     async def _reject(self, scope: Scope, send: Send) -> None:
         mb = self.max_bytes / (1024 * 1024)
@@ -335,6 +400,28 @@ class BodyLimit:
             413,
             f"request body is larger than the relay's limit of {mb:g} MB",
         )
+
+    async def _overloaded(self, scope: Scope, send: Send) -> None:
+        """503 in the caller's shape (Anthropic: `overloaded_error`), Retry-After, never read."""
+        mb = self.budget.limit / (1024 * 1024)
+        scope[REASON_KEY] = f"rejected: large bodies over the {mb:g} MB budget"
+        protocol = protocol_of_scope(scope)
+        message = (
+            f"the relay is busy with {mb:g} MB of large requests; "
+            f"retry in {OVERLOADED_RETRY_AFTER} s"
+        )
+        body = error_body(protocol, 503, message, "overloaded")
+        if protocol is ClientProtocol.ANTHROPIC:
+            body["error"]["type"] = "overloaded_error"  # what Anthropic's clients retry
+        raw = json.dumps(body).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(raw)).encode()),
+            (b"retry-after", str(OVERLOADED_RETRY_AFTER).encode()),
+            (b"connection", b"close"),  # the unread body stays on this connection
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": raw, "more_body": False})
 
 
 class Cors:

@@ -537,6 +537,14 @@ def image_server():
     server.stop()
 
 
+@pytest.fixture
+def image_relay(simulator, start_relay):
+    """A relay whose image fetches may reach the 127.0.0.1 image server (relay.image_fetch_allow)."""
+    from kimrel_cli.config import Settings
+
+    return start_relay(simulator, settings=Settings(image_fetch_allow="127.0.0.1"))
+
+
 def _image_message(url: str) -> list:
     return [
         {
@@ -549,8 +557,8 @@ def _image_message(url: str) -> list:
     ]
 
 
-def test_remote_image_url_is_fetched_by_the_relay(relay, image_server):
-    message = ant(relay).messages.create(
+def test_remote_image_url_is_fetched_by_the_relay(image_relay, image_server):
+    message = ant(image_relay).messages.create(
         model="kimi-k2.6",
         max_tokens=100,
         thinking={"type": "disabled"},
@@ -560,9 +568,9 @@ def test_remote_image_url_is_fetched_by_the_relay(relay, image_server):
     assert "what is in the picture" in message.content[-1].text
 
 
-def test_remote_url_that_is_not_an_image_is_a_400_in_anthropic_shape(relay, image_server):
+def test_remote_url_that_is_not_an_image_is_a_400_in_anthropic_shape(image_relay, image_server):
     with pytest.raises(anthropic.BadRequestError) as caught:
-        ant(relay).messages.create(
+        ant(image_relay).messages.create(
             model="kimi-k2.6", max_tokens=100, messages=_image_message(image_server + "/fake.png")
         )
     assert caught.value.body["error"]["type"] == "invalid_request_error"
@@ -604,8 +612,8 @@ def _chat_image(url: str) -> list:
     ]
 
 
-def test_chat_route_inlines_remote_images_for_vision_models(relay, image_server):
-    completion = oai(relay).chat.completions.create(
+def test_chat_route_inlines_remote_images_for_vision_models(image_relay, image_server):
+    completion = oai(image_relay).chat.completions.create(
         model="kimi-k2.6",
         messages=_chat_image(image_server + "/cat.png"),
         extra_body={"thinking": {"type": "disabled"}},
@@ -613,8 +621,8 @@ def test_chat_route_inlines_remote_images_for_vision_models(relay, image_server)
     assert completion.choices[0].message.content.startswith("Simulated reply to:")
 
 
-def test_chat_route_refuses_a_remote_non_image_with_400(relay, image_server):
+def test_chat_route_refuses_a_remote_non_image_with_400(image_relay, image_server):
     with pytest.raises(openai.BadRequestError):
-        oai(relay).chat.completions.create(
+        oai(image_relay).chat.completions.create(
             model="kimi-k2.6", messages=_chat_image(image_server + "/fake.png")
         )

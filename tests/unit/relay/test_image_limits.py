@@ -5,12 +5,34 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from types import SimpleNamespace
 
 import pytest
 
+from kimrel_cli.catalogue import MODELS
+from kimrel_cli.config import Settings
 from kimrel_cli.errors import BadRequest
+from kimrel_cli.relay.context import RelayConfig, build_context
 from kimrel_cli.relay.images import MAX_IMAGE_URLS, prefetch_images
+
+
+def prefetch(urls, *, timeout=5.0, allow="127.0.0.1", model="kimi-k2.6"):
+    """prefetch_images on a fresh relay context whose allow-list lets 127.0.0.1 through."""
+
+    async def run():
+        ctx = build_context(
+            RelayConfig(
+                api_key="sk-test",
+                base_url="http://127.0.0.1:9",
+                settings=Settings(image_fetch_allow=allow),
+                image_timeout=timeout,
+            )
+        )
+        try:
+            return await prefetch_images(urls, ctx, MODELS.get(model), model)
+        finally:
+            await ctx.aclose()
+
+    return asyncio.run(run())
 
 
 def test_too_many_urls_is_a_400_and_nothing_connects():
@@ -20,10 +42,9 @@ def test_too_many_urls_is_a_400_and_nothing_connects():
     listener.setblocking(False)
     port = listener.getsockname()[1]
     urls = [f"http://127.0.0.1:{port}/{i}.png" for i in range(200)]
-    ctx = SimpleNamespace(config=SimpleNamespace(image_timeout=5.0))
     started = time.monotonic()
     with pytest.raises(BadRequest) as err:
-        asyncio.run(prefetch_images(urls, ctx))  # type: ignore[arg-type]
+        prefetch(urls)
     assert time.monotonic() - started < 1.0
     assert err.value.wire_code == "too_many_images"
     assert str(MAX_IMAGE_URLS) in str(err.value)
@@ -70,9 +91,8 @@ def _slow_drip(conn):
 
 
 def _message(url, timeout=5.0):
-    ctx = SimpleNamespace(config=SimpleNamespace(image_timeout=timeout))
     with pytest.raises(BadRequest) as err:
-        asyncio.run(prefetch_images([url], ctx))  # type: ignore[arg-type]
+        prefetch([url], timeout=timeout)
     return err.value
 
 
