@@ -58,6 +58,13 @@ _TOTALS = (
 )
 
 
+def _compact(value: float | int | None) -> str:
+    """Big counts short enough for a card: 25,228,362 → 25.2M (the full figure is in the DOM)."""
+    if isinstance(value, int) and value >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M"
+    return _n(value)
+
+
 def _n(value: float | int | None) -> str:
     if value is None:
         return "—"
@@ -82,11 +89,11 @@ def totals_block(report: Report) -> str:
     items = []
     for name, title in _TOTALS:
         value = values[name]
-        shown = _ms(value) if name == "median_latency_ms" else _n(value)
+        shown = _ms(value) if name == "median_latency_ms" else _compact(value)
         extra = ' class="err"' if name == "errors" and value else ""
         items.append(
             f'<div{extra} data-metric="{name}" data-value="{_a(value)}">'
-            f"<dt>{title}</dt><dd>{shown}</dd></div>"
+            f'<dt>{title}</dt><dd title="{_a(_n(value))}">{shown}</dd></div>'
         )
     return f'<dl id="totals">{"".join(items)}</dl>'
 
@@ -167,74 +174,102 @@ def day_chart(days: Sequence[Group], *, width: int = 560, height: int = 200) -> 
             )
             + "</g>"
         )
-    for i in sorted({0, len(days) - 1}):
-        anchor = "start" if i == 0 and len(days) > 1 else ("end" if i else "middle")
-        x = left + i * slot + (slot / 2 if anchor == "middle" else (0 if i == 0 else slot))
-        parts.append(
-            f'<text class="muted" x="{x:.1f}" y="{height - 8}" text-anchor="{anchor}">'
-            f"{_a(days[i].key)}</text>"
-        )
+    if len(days) <= 14:  # each day under its column: "Mon 23"
+        for i, day in enumerate(days):
+            x = left + i * slot + slot / 2
+            parts.append(
+                f'<text class="muted" x="{x:.1f}" y="{height - 8}" text-anchor="middle">'
+                f"{_short_day(day.key)}</text>"
+            )
+    else:
+        for i in (0, len(days) - 1):
+            anchor = "start" if i == 0 else "end"
+            x = left + i * slot + (0 if i == 0 else slot)
+            parts.append(
+                f'<text class="muted" x="{x:.1f}" y="{height - 8}" text-anchor="{anchor}">'
+                f"{_a(days[i].key)}</text>"
+            )
     parts.append("</svg>")
     return "".join(parts)
 
 
 def balance_chart(
-    points: Sequence[BalancePoint], *, tz: tzinfo | None = None, width: int = 560, height: int = 200
+    points: Sequence[BalancePoint], *, tz: tzinfo | None = None, width: int = 560
 ) -> str:
-    """The balance the API reported after each request, one line per account."""
+    """The balance the API reported after each request: one small chart per account, each on
+    its own scale, on a shared time axis."""
     if not points:
         return (
             '<p class="empty" id="balance">no balance reported in this window '
             "(the API sends it with each answer)</p>"
         )
-    left, right, bottom, top_pad = 60, 12, 28, 14
-    plot_w, plot_h = width - left - right, height - bottom - top_pad
+    accounts: dict[str | None, list[BalancePoint]] = {}
+    for p in points:
+        accounts.setdefault(p.account, []).append(p)
     t0, t1 = min(p.ts for p in points), max(p.ts for p in points)
-    lo, hi = min(p.credits for p in points), max(p.credits for p in points)
+    height = 200 if len(accounts) == 1 else max(110, 220 // len(accounts))
+    charts = [
+        _balance_svg(account, series, n, t0, t1, tz=tz, width=width, height=height)
+        for n, (account, series) in enumerate(accounts.items())
+    ]
+    return f'<div id="balance">{"".join(charts)}</div>'
+
+
+def _balance_svg(
+    account: str | None,
+    series: Sequence[BalancePoint],
+    n: int,
+    t0: float,
+    t1: float,
+    *,
+    tz: tzinfo | None,
+    width: int,
+    height: int,
+) -> str:
+    left, right, bottom, top_pad = 60, 12, 24, 22
+    plot_w, plot_h = width - left - right, height - bottom - top_pad
+    lo, hi = min(p.credits for p in series), max(p.credits for p in series)
     span_t, span_c = (t1 - t0) or 1.0, (hi - lo) or 1
+    colour = _LINE_COLOURS[n % len(_LINE_COLOURS)]
 
     def xy(p: BalancePoint) -> tuple[float, float]:
         x = left + plot_w * ((p.ts - t0) / span_t if t1 > t0 else 0.5)
         y = top_pad + plot_h * (1 - (p.credits - lo) / span_c if hi > lo else 0.5)
         return x, y
 
-    accounts: dict[str | None, list[BalancePoint]] = {}
-    for p in points:
-        accounts.setdefault(p.account, []).append(p)
+    coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in map(xy, series))
+    first, last = series[0].credits, series[-1].credits
+    name = account or "(no account name)"
     parts = [
-        f'<svg id="balance" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'role="img" aria-label="balance over time">',
+        f'<svg class="balance-chart" data-account="{_a(account or "")}" '
+        f'data-first="{first}" data-last="{last}" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-label="balance of {_a(name)}">',
+        f'<text x="{left}" y="14"><tspan font-weight="600">{escape(name)}</tspan>'
+        f'<tspan class="muted"> {first:,} → {last:,} ({last - first:+,})</tspan></text>',
         f'<line class="axis" x1="{left}" y1="{top_pad + plot_h}" x2="{width - right}" '
         f'y2="{top_pad + plot_h}"/>',
         f'<text class="muted" x="{left - 6}" y="{top_pad + 4}" text-anchor="end">{hi:,}</text>',
         f'<text class="muted" x="{left - 6}" y="{top_pad + plot_h}" text-anchor="end">{lo:,}</text>',
-        f'<text class="muted" x="{left}" y="{height - 8}">{_when(t0, tz)}</text>',
-        f'<text class="muted" x="{width - right}" y="{height - 8}" text-anchor="end">'
+        f'<text class="muted" x="{left}" y="{height - 6}">{_when(t0, tz)}</text>',
+        f'<text class="muted" x="{width - right}" y="{height - 6}" text-anchor="end">'
         f"{_when(t1, tz)}</text>",
+        f'<polyline class="balance" stroke="{colour}" points="{coords}"/>',
     ]
-    for n, (account, series) in enumerate(accounts.items()):
-        colour = _LINE_COLOURS[n % len(_LINE_COLOURS)]
-        coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in map(xy, series))
+    for p in series:
+        x, y = xy(p)
         parts.append(
-            f'<g data-account="{_a(account or "")}"><polyline class="balance" stroke="{colour}" '
-            f'points="{coords}"/>'
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="1.2" fill="{colour}" '
+            f'data-ts="{p.ts:.3f}" data-balance="{p.credits}"/>'
         )
-        for p in series:
-            x, y = xy(p)
-            parts.append(
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="1.5" fill="{colour}" '
-                f'data-ts="{p.ts:.3f}" data-balance="{p.credits}"/>'
-            )
-        parts.append("</g>")
-    if len(accounts) > 1:
-        for n, account in enumerate(accounts):
-            colour = _LINE_COLOURS[n % len(_LINE_COLOURS)]
-            parts.append(
-                f'<text x="{left + 8 + 130 * n}" y="{top_pad + 2}" fill="{colour}">'
-                f"● {escape(account or '(none)')}</text>"
-            )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _short_day(key: str | None) -> str:
+    try:
+        return datetime.strptime(key or "", "%Y-%m-%d").strftime("%a %d")
+    except ValueError:
+        return escape(key or "")
 
 
 def _when(ts: float, tz: tzinfo | None) -> str:

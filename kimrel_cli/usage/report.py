@@ -228,13 +228,32 @@ def group_rows(rows: Iterable[UsageRow], by: str, tz: tzinfo | None = None) -> t
     return tuple(groups)
 
 
-def per_day(rows: Sequence[UsageRow], tz: tzinfo | None = None) -> tuple[Group, ...]:
-    """Credits per day with the days that had none filled in (for a chart's even axis)."""
+def per_day(
+    rows: Sequence[UsageRow],
+    tz: tzinfo | None = None,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    max_days: int = 366,
+) -> tuple[Group, ...]:
+    """Credits per day with the quiet days filled in (for a chart's even axis), from the day of
+    `start` (or of the first row) to the day of `end` (or of the last row); a window wider than
+    `max_days` starts at the first row instead."""
     by_day = {g.key: g for g in group_rows(rows, "day", tz)}
-    if not by_day:
-        return ()
     keys = sorted(k for k in by_day if k is not None)
-    first, last = date.fromisoformat(keys[0]), date.fromisoformat(keys[-1])
+    first = date.fromisoformat(keys[0]) if keys else None
+    last = date.fromisoformat(keys[-1]) if keys else None
+    if start is not None:
+        day = _local(start, tz).date()
+        first = day if first is None or day < first else first
+    if end is not None:
+        # the window is [start, end): a midnight end does not include that day
+        day = _local(end - 1e-6, tz).date()
+        last = day if last is None or day > last else last
+    if first is None or last is None:
+        return ()
+    if (last - first).days >= max_days and keys:
+        first = date.fromisoformat(keys[0])
     days: list[Group] = []
     while first <= last:
         key = first.isoformat()
@@ -284,7 +303,7 @@ def build_report(
         until=until,
         totals=totals_of(listed),
         groups=group_rows(listed, by, tz),
-        per_day=per_day(listed, tz),
+        per_day=per_day(listed, tz, start=since, end=until) if listed else (),
         balance=balance_series(listed),
         first_ts=min((r.ts for r in listed), default=None),
         last_ts=max((r.ts for r in listed), default=None),
