@@ -89,7 +89,10 @@ def credits(
     account: str | None = typer.Option(None, "--account", "-a", metavar="NAME", help=ACCOUNT_HELP),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Credit balance, the rate-limit tier it gives, and what the last answer's headers said."""
+    """Credit balance, the rate-limit tier it gives, and what the last answer's headers said.
+
+    Also what went through kimrel here today and this month (see docs/usage.md).
+    """
     from kimrel_cli.accounts.registry import resolve_key
     from kimrel_cli.cli.output import out, print_json, waiting
     from kimrel_cli.hosted.client import Client
