@@ -301,7 +301,7 @@ def heading(report: Report) -> str:
     elif report.until is not None:
         span = f"until {when(report.until)}"
     else:
-        span = "all recorded"
+        span = "of every recorded request"
     return f"[bold]Usage {span}[/bold], by {report.by}"
 
 
@@ -398,7 +398,7 @@ def credit_bars(groups: tuple[Group, ...], *, width: int, limit: int = 15) -> Re
     shown = list(groups) if chronological else list(groups)[:limit]
     if chronological and len(shown) > limit:
         shown = shown[-limit:]
-    label_w = min(max((len(g.label) for g in shown), default=4), 28)
+    label_w = min(max((len(g.label) for g in shown), default=4), max(28, width // 2 - 10))
     value_w = max((len(number(g.totals.credits)) for g in shown), default=1)
     bar_w = max(min(width - label_w - value_w - 4, 60), 8)
     top = max((g.totals.credits for g in shown), default=0)
