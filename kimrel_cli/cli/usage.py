@@ -283,8 +283,9 @@ def report_renderable(console: Console, report: Report) -> RenderableType:
         span = f"{_clock(report.balance[0].ts)} → {_clock(report.balance[-1].ts)}"
         parts += [Text(""), Text.from_markup(f"[bold]Balance over time[/bold] [dim]{span}[/dim]")]
         parts += [Text.from_markup(line) for line in lines]
-    if report.drift is not None:
-        parts += [Text(""), Text.from_markup(drift_line(report.drift))]
+    if report.drift:
+        parts += [Text(""), Text.from_markup("[bold]Reconciliation[/bold]")]
+        parts += [Text.from_markup(line) for line in drift_lines(report.drift)]
     return Stack(*parts)
 
 
@@ -476,7 +477,20 @@ def balance_lines(points: tuple[BalancePoint, ...], *, width: int) -> list[str]:
     return lines
 
 
-def drift_line(drift: Any) -> str:
-    """The reconciliation summary (HOOK: shape owned by usage/reconcile.py)."""
-    items = ", ".join(f"{key} {value}" for key, value in dict(drift).items())
-    return f"[bold]Reconciliation[/bold]: {_escape(items)}"
+def drift_lines(entries: Any) -> list[str]:
+    """Per account: how far the balance fell, what the ledger charged, and the drift between."""
+    from kimrel_cli.usage.report import drift_verdict
+    from kimrel_cli.wording import number
+
+    lines = []
+    for entry in entries:
+        name = _escape(str(entry.get("account") or "(no account name)"))
+        fell, charged = entry.get("fell"), entry.get("charged")
+        figures = (
+            f"balance fell {number(fell)}, ledger charged {number(charged)}"
+            if isinstance(fell, int) and isinstance(charged, int)
+            else ""
+        )
+        colour = "green" if entry.get("drift") == 0 else "yellow"
+        lines.append(f"{name}: {figures} · [{colour}]{_escape(drift_verdict(entry))}[/{colour}]")
+    return lines

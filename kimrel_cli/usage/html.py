@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
 from html import escape
+from typing import Any
 
-from kimrel_cli.usage.report import BalancePoint, Group, Report, iso
+from kimrel_cli.usage.report import BalancePoint, Group, Report, drift_verdict, iso
 
 _CSS = """
 :root { color-scheme: light dark; --fg: #1d2430; --muted: #667085; --bg: #ffffff;
@@ -297,6 +298,29 @@ def groups_table(groups: Sequence[Group], by: str, *, table_id: str = "groups") 
     return f'<table id="{table_id}"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
 
 
+def drift_table(entries: Sequence[Mapping[str, Any]]) -> str:
+    """The reconciliation per account: balance first → last, fell, charged, drift, verdict."""
+    head = (
+        "<tr><th>account</th><th>balance</th><th>fell</th><th>ledger charged</th>"
+        "<th>drift</th><th></th></tr>"
+    )
+    body = []
+    for e in entries:
+        account = e.get("account")
+        body.append(
+            f'<tr data-account="{_a(account or "")}" data-drift="{_a(e.get("drift"))}" '
+            f'data-charged="{_a(e.get("charged"))}" data-fell="{_a(e.get("fell"))}">'
+            f"<td>{escape(str(account or '(no account name)'))}</td>"
+            f"<td>{_n(e.get('balance_first'))} → {_n(e.get('balance_last'))}</td>"
+            f"<td>{_n(e.get('fell'))}</td><td>{_n(e.get('charged'))}</td>"
+            f"<td>{_n(e.get('drift'))}</td><td>{escape(drift_verdict(e))}</td></tr>"
+        )
+    return (
+        '<section><h2>Reconciliation</h2><table id="drift">'
+        f"<thead>{head}</thead><tbody>{''.join(body)}</tbody></table></section>"
+    )
+
+
 def _window_text(report: Report, tz: tzinfo | None) -> str:
     since = _when(report.since, tz) if report.since is not None else None
     until = _when(report.until, tz) if report.until is not None else None
@@ -325,13 +349,7 @@ def render_html(
         for name, groups in (breakdowns or {}).items()
         if name != report.by
     )
-    drift = ""
-    if report.drift is not None:
-        rows = "".join(
-            f"<tr><td>{escape(str(k))}</td><td>{escape(str(v))}</td></tr>"
-            for k, v in report.drift.items()
-        )
-        drift = f'<section><h2>Reconciliation</h2><table id="drift">{rows}</table></section>'
+    drift = drift_table(report.drift) if report.drift else ""
     made = f"generated {_when(generated, tz)} · " if generated is not None else ""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -143,7 +143,7 @@ class Report:
     balance: tuple[BalancePoint, ...]  # per account, in time order, thinned to a few hundred
     first_ts: float | None = None
     last_ts: float | None = None
-    drift: Mapping[str, Any] | None = field(default=None)  # see attach_drift
+    drift: tuple[Mapping[str, Any], ...] | None = field(default=None)  # see attach_drift
 
 
 def is_error(row: UsageRow) -> bool:
@@ -350,44 +350,58 @@ def consumption(
     return {account: Consumption(*counts) for account, counts in acc.items()}
 
 
-# --- drift (the ledger helper's reconciliation, when present) -------------------------------
+# --- drift (the ledger's reconciliation, when present) --------------------------------------
 
 
-def attach_drift(report: Report, rows: Sequence[UsageRow]) -> Report:
-    """The report with `drift` from `kimrel_cli.usage.reconcile` when that module exists.
+def attach_drift(
+    report: Report,
+    rows: Sequence[UsageRow],
+    reconcile: Callable[[list[UsageRow]], object] | None = None,
+) -> Report:
+    """The report with `drift`: one entry per account from the ledger's reconciliation.
 
-    HOOK: reconciliation (what the ledger says was spent against how far the balance fell) is
-    owned by `usage/reconcile.py`. This adapter calls its `reconcile(rows)` lazily and keeps
-    whatever mapping (or dataclass) it returns; without the module, or if it fails, the report
-    simply has no drift.
+    HOOK: reconciliation (what the ledger charged against how far the reported balance fell)
+    is owned by `usage/reconcile.py`, whose `reconcile(rows)` returns one record per account
+    (a dataclass with `account`, `balance_first`, `balance_last`, `charged`, `flagged`, … and
+    the properties `fell` and `drift`). It is imported lazily: without the module, or if it
+    fails, the report has no drift (`None`). `reconcile` may be passed in (tests).
     """
+    if reconcile is None:
+        try:
+            from kimrel_cli.usage import reconcile as module  # type: ignore[attr-defined, unused-ignore]
+        except ImportError:
+            return report
+        reconcile = getattr(module, "reconcile", None)
+        if not callable(reconcile):
+            return report
     try:
-        from kimrel_cli.usage import reconcile  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        return report
-    function = getattr(reconcile, "reconcile", None)
-    if not callable(function):
-        return report
-    try:
-        result = function(list(rows))
+        result = reconcile(list(rows))
+        entries = tuple(
+            entry
+            for entry in map(_drift_entry, result if isinstance(result, Iterable) else [result])
+            if entry is not None
+        )
     except Exception:  # a report without drift beats no report
-        return report
-    drift = _as_mapping(result)
-    if drift is None:
         return report
     from dataclasses import replace
 
-    return replace(report, drift=drift)
+    return replace(report, drift=entries)
 
 
-def _as_mapping(value: object) -> Mapping[str, Any] | None:
+def _drift_entry(value: object) -> dict[str, Any] | None:
+    """One reconciliation record as plain data, its computed properties included."""
     from dataclasses import asdict, is_dataclass
 
     if isinstance(value, Mapping):
-        return dict(value)
-    if is_dataclass(value) and not isinstance(value, type):
-        return asdict(value)
-    return None
+        entry = dict(value)
+    elif is_dataclass(value) and not isinstance(value, type):
+        entry = asdict(value)
+    else:
+        return None
+    for name in ("fell", "drift"):
+        if name not in entry and isinstance(getattr(value, name, None), int):
+            entry[name] = getattr(value, name)
+    return entry
 
 
 # --- machine-readable shapes ----------------------------------------------------------------
@@ -422,7 +436,21 @@ def to_json(report: Report, tz: tzinfo | None = None) -> dict[str, Any]:
             {"time": iso(p.ts, tz), "account": p.account, "credits": p.credits}
             for p in report.balance
         ],
-        "drift": dict(report.drift) if report.drift is not None else None,
+        "drift": (
+            None
+            if report.drift is None
+            else [
+                {
+                    **entry,
+                    **{
+                        name: iso(entry[key], tz)
+                        for name, key in (("first", "first_ts"), ("last", "last_ts"))
+                        if isinstance(entry.get(key), (int, float))
+                    },
+                }
+                for entry in report.drift
+            ]
+        ),
     }
 
 
@@ -436,3 +464,15 @@ def csv_rows(report: Report) -> list[list[str]]:
             [group.key or "", *("" if values[f] is None else str(values[f]) for f in TOTAL_FIELDS)]
         )
     return lines
+
+
+def drift_verdict(entry: Mapping[str, Any]) -> str:
+    """One reconciliation entry in words (the same for the terminal and the page)."""
+    drift = entry.get("drift")
+    if not isinstance(drift, int):
+        return "not reconciled"
+    if drift == 0:
+        return "every credit the balance lost is in the ledger"
+    if drift > 0:
+        return f"the balance fell {drift:,} more than the ledger charged (spent elsewhere?)"
+    return f"the balance fell {-drift:,} less than the ledger charged (a top-up?)"

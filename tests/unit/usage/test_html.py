@@ -144,3 +144,15 @@ def test_headless_chromium_renders_the_report_with_the_right_totals(tmp_path: Pa
     assert got.bars["by-group"]["claude-code"] == 3 and got.days["2026-11-26"] == 2
     shown = re.search(r'data-metric="credits"[^>]*>.*?<dd[^>]*>([^<]+)</dd>', dom, re.S)
     assert shown is not None and shown.group(1) == "6"
+
+
+def test_the_reconciliation_table_shows_each_accounts_drift():
+    from kimrel_cli.usage.report import attach_drift
+
+    def reconcile(rows):
+        return [{"account": "work", "balance_first": 997, "balance_last": 994, "charged": 3}]
+
+    report = attach_drift(build_report(ROWS, tz=UTC), ROWS, reconcile)
+    text = render_html(report, tz=UTC)
+    assert '<table id="drift">' in text and 'data-account="work"' in text
+    assert "not reconciled" in text  # a record without a drift figure says so

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,10 +13,12 @@ from kimrel_cli.usage.ledger import UsageRow
 from kimrel_cli.usage.report import (
     GROUPINGS,
     WhenError,
+    attach_drift,
     balance_series,
     build_report,
     consumption,
     csv_rows,
+    drift_verdict,
     group_rows,
     parse_when,
     parse_window,
@@ -212,3 +215,48 @@ def test_json_has_totals_and_groups_and_csv_one_line_per_group():
     assert [p["credits"] for p in data["balance"]] == [10, 8]
     lines = csv_rows(report)
     assert lines[0][:3] == ["client", "requests", "credits"] and len(lines) == 3
+
+
+# --- drift: the ledger's reconciliation, through the adapter -----------------------------------
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """The shape of usage/reconcile.py's records (one per account, `fell`/`drift` computed)."""
+
+    account: str | None
+    balance_first: int
+    balance_last: int
+    charged: int
+    first_ts: float
+    last_ts: float
+    flagged: bool
+
+    @property
+    def fell(self) -> int:
+        return self.balance_first - self.balance_last
+
+    @property
+    def drift(self) -> int:
+        return self.fell - self.charged
+
+
+def test_drift_carries_each_accounts_reconciliation_into_json_and_words():
+    def reconcile(rows):
+        return [Reconciled("work", 100, 90, 8, T0, T0 + 60, True)]
+
+    report = attach_drift(build_report([row()]), [row()], reconcile)
+    data = to_json(report, UTC)["drift"]
+    assert data[0]["fell"] == 10 and data[0]["drift"] == 2 and data[0]["charged"] == 8
+    assert data[0]["first"] == "2026-11-25T09:00:00+00:00"
+    assert "fell 2 more than the ledger charged" in drift_verdict(data[0])
+    assert "a top-up" in drift_verdict({"drift": -5})
+    assert "every credit" in drift_verdict({"drift": 0})
+
+
+def test_a_failing_reconciliation_leaves_the_report_without_drift():
+    def reconcile(rows):
+        raise RuntimeError("boom")
+
+    assert attach_drift(build_report([row()]), [row()], reconcile).drift is None
+    assert to_json(build_report([row()]))["drift"] is None
