@@ -8,7 +8,7 @@ each balance point as `[data-ts][data-balance]`, each table row as `tr[data-key]
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from html import escape
 from typing import Any
@@ -117,9 +117,9 @@ def bar_chart(groups: Sequence[Group], *, chart_id: str, width: int = 560, limit
         )
     if not rows:
         return f'<p class="empty" id="{chart_id}">no requests in this window</p>'
-    label_w, value_w, row_h = 170, 90, 26
+    label_w, value_w, row_h = 180, 90, 26
     plot_w = width - label_w - value_w
-    top = max(r[2] for r in rows) or 1
+    top = max((g.totals.credits for g in shown), default=0) or 1  # "others" is clamped
     height = row_h * len(rows) + 8
     parts = [
         f'<svg id="{chart_id}" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
@@ -127,8 +127,8 @@ def bar_chart(groups: Sequence[Group], *, chart_id: str, width: int = 560, limit
     ]
     for i, (label, key, credits, requests) in enumerate(rows):
         y = 4 + i * row_h
-        bar = max(round(plot_w * credits / top), 1 if credits else 0)
-        short = label if len(label) <= 24 else label[:23] + "…"
+        bar = min(max(round(plot_w * credits / top), 1 if credits else 0), plot_w)
+        short = label if len(label) <= 22 else label[:21] + "…"
         parts.append(
             f'<g data-key="{_a(key)}" data-credits="{credits}" data-requests="{requests}">'
             f"<title>{escape(label)}: {credits:,} credits, {requests:,} requests</title>"
@@ -141,54 +141,83 @@ def bar_chart(groups: Sequence[Group], *, chart_id: str, width: int = 560, limit
 
 
 def day_chart(days: Sequence[Group], *, width: int = 560, height: int = 200) -> str:
-    """Columns of credits per day (empty days included), labelled at both ends."""
-    if not days:
-        return '<p class="empty" id="per-day">no requests in this window</p>'
+    """Columns of credits per day (empty days included): `svg#per-day`, `[data-day]`."""
+    return column_chart(
+        days, chart_id="per-day", key_attr="data-day", label=_short_day, width=width, height=height
+    )
+
+
+def hour_chart(hours: Sequence[Group], *, width: int = 560, height: int = 200) -> str:
+    """Columns of credits per hour with requests, in time order (`--by hour`)."""
+    return column_chart(
+        hours,
+        chart_id="by-group",
+        key_attr="data-key",
+        label=lambda key: escape((key or "")[-5:]),
+        width=width,
+        height=height,
+    )
+
+
+def column_chart(
+    groups: Sequence[Group],
+    *,
+    chart_id: str,
+    key_attr: str,
+    label: Callable[[str | None], str],
+    width: int = 560,
+    height: int = 200,
+) -> str:
+    """Columns of credits in the groups' order; each labelled when there are few, else the
+    first and last."""
+    if not groups:
+        return f'<p class="empty" id="{chart_id}">no requests in this window</p>'
     left, bottom, top_pad = 44, 28, 18
     plot_w, plot_h = width - left - 8, height - bottom - top_pad
-    top = max(d.totals.credits for d in days) or 1
-    slot = plot_w / len(days)
+    top = max(g.totals.credits for g in groups) or 1
+    slot = plot_w / len(groups)
     bar_w = max(min(slot * 0.75, 48), 1.0)
     parts = [
-        f'<svg id="per-day" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'role="img" aria-label="credits per day">',
+        f'<svg id="{chart_id}" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="credits over time">',
         f'<line class="axis" x1="{left}" y1="{top_pad + plot_h}" x2="{width - 8}" '
         f'y2="{top_pad + plot_h}"/>',
         f'<text class="muted" x="{left - 6}" y="{top_pad + 4}" text-anchor="end">{top:,}</text>',
         f'<text class="muted" x="{left - 6}" y="{top_pad + plot_h}" text-anchor="end">0</text>',
     ]
-    for i, day in enumerate(days):
-        credits = day.totals.credits
+    few = len(groups) <= 14
+    for i, group in enumerate(groups):
+        credits = group.totals.credits
         h = plot_h * credits / top
         x = left + i * slot + (slot - bar_w) / 2
         parts.append(
-            f'<g data-day="{_a(day.key)}" data-credits="{credits}" '
-            f'data-requests="{day.totals.requests}"><title>{_a(day.key)}: {credits:,} credits'
-            f"</title>"
+            f'<g {key_attr}="{_a(group.key)}" data-credits="{credits}" '
+            f'data-requests="{group.totals.requests}"><title>{_a(group.key)}: {credits:,} '
+            f"credits, {group.totals.requests:,} requests</title>"
             f'<rect class="day" x="{x:.1f}" y="{top_pad + plot_h - h:.1f}" width="{bar_w:.1f}" '
             f'height="{h:.1f}" rx="2"/>'
             + (
                 f'<text x="{x + bar_w / 2:.1f}" y="{top_pad + plot_h - h - 4:.1f}" '
                 f'text-anchor="middle">{credits:,}</text>'
-                if len(days) <= 14 and credits
+                if few and credits
                 else ""
             )
             + "</g>"
         )
-    if len(days) <= 14:  # each day under its column: "Mon 23"
-        for i, day in enumerate(days):
+    if few:  # each under its column: "Mon 23", "14:00"
+        for i, group in enumerate(groups):
             x = left + i * slot + slot / 2
             parts.append(
                 f'<text class="muted" x="{x:.1f}" y="{height - 8}" text-anchor="middle">'
-                f"{_short_day(day.key)}</text>"
+                f"{label(group.key)}</text>"
             )
     else:
-        for i in (0, len(days) - 1):
+        for i in (0, len(groups) - 1):
             anchor = "start" if i == 0 else "end"
             x = left + i * slot + (0 if i == 0 else slot)
             parts.append(
                 f'<text class="muted" x="{x:.1f}" y="{height - 8}" text-anchor="{anchor}">'
-                f"{_a(days[i].key)}</text>"
+                f"{_a(groups[i].key)}</text>"
             )
     parts.append("</svg>")
     return "".join(parts)
@@ -321,6 +350,18 @@ def drift_table(entries: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
+def group_chart(report: Report) -> str:
+    """Credits per group: bars by size; columns in time order for hours; nothing for days (the
+    per-day chart is that chart)."""
+    if report.by == "day":
+        return ""
+    if report.by == "hour":
+        chart = hour_chart(report.groups)
+    else:
+        chart = bar_chart(report.groups, chart_id="by-group")
+    return f"<section><h2>Credits by {escape(report.by)}</h2>{chart}</section>"
+
+
 def _window_text(report: Report, tz: tzinfo | None) -> str:
     since = _when(report.since, tz) if report.since is not None else None
     until = _when(report.until, tz) if report.until is not None else None
@@ -362,8 +403,7 @@ def render_html(
         f'<p class="sub">{escape(_window_text(report, tz))} · grouped by {escape(report.by)}</p>'
         f"{totals_block(report)}"
         '<div class="charts">'
-        f"<section><h2>Credits by {escape(report.by)}</h2>"
-        f"{bar_chart(report.groups, chart_id='by-group')}</section>"
+        f"{group_chart(report)}"
         f"<section><h2>Credits per day</h2>{day_chart(report.per_day)}</section>"
         f"<section><h2>Balance over time</h2>{balance_chart(report.balance, tz=tz)}</section>"
         f"{extra}</div>"

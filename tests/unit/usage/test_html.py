@@ -156,3 +156,19 @@ def test_the_reconciliation_table_shows_each_accounts_drift():
     text = render_html(report, tz=UTC)
     assert '<table id="drift">' in text and 'data-account="work"' in text
     assert "not reconciled" in text  # a record without a drift figure says so
+
+
+def test_hours_are_columns_in_time_order_and_days_need_no_second_chart():
+    hourly = figures(render_html(build_report(ROWS, by="hour", tz=UTC), tz=UTC))
+    assert list(hourly.bars["by-group"]) == ["2026-11-25 09:00", "2026-11-26 09:00"]
+    daily = render_html(build_report(ROWS, by="day", tz=UTC), tz=UTC)
+    assert 'id="by-group"' not in daily and 'id="per-day"' in daily
+    assert figures(daily).table == {"2026-11-25": 4, "2026-11-26": 2}
+
+
+def test_many_groups_keep_the_biggest_and_sum_the_rest_as_others():
+    many = [row(T0 + i, session_id=f"s{i:02d}", credits_charged=1 + i % 3) for i in range(30)]
+    bars = figures(render_html(build_report(many, by="session", tz=UTC))).bars["by-group"]
+    assert len(bars) == 13 and bars["(others)"] == sum(1 + i % 3 for i in range(30)) - sum(
+        v for k, v in bars.items() if k != "(others)"
+    )
