@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from kimrel_cli.usage.report import BalancePoint, Group, Report
 
 GROUPINGS = ("day", "hour", "model", "account", "client", "session", "project")
-DEFAULT_SINCE = "7d"
+DEFAULT_SPAN_DAYS = 7  # the window when --since is not given
 _SPARKS = "▁▂▃▄▅▆▇█"
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 
@@ -40,11 +40,12 @@ def _check_by(value: str) -> str:
 @usage_app.callback()
 def usage(
     ctx: typer.Context,
-    since: str = typer.Option(
-        DEFAULT_SINCE,
+    since: str | None = typer.Option(
+        None,
         "--since",
         metavar="WHEN",
-        help="Start: a duration back from now (90m, 24h, 7d) or a date (2026-11-01).",
+        help="Start: a duration back from now (90m, 24h, 7d), a date (2026-11-01) or "
+        "'all' (default: 7 days before the end).",
     ),
     until: str | None = typer.Option(
         None, "--until", metavar="WHEN", help="End (same forms as --since; default: now)."
@@ -188,11 +189,13 @@ def _now() -> datetime:
 def _window(
     since: str | None, until: str | None, now: datetime
 ) -> tuple[datetime | None, datetime | None]:
+    from datetime import timedelta
+
     from kimrel_cli.errors import KimrelError
     from kimrel_cli.usage.report import WhenError, parse_window
 
     try:
-        return parse_window(since, until, now=now)
+        return parse_window(since, until, now=now, default_span=timedelta(days=DEFAULT_SPAN_DAYS))
     except WhenError as exc:
         raise KimrelError(str(exc), code="usage-time") from None
 

@@ -75,11 +75,22 @@ def parse_when(text: str, *, now: datetime) -> datetime:
 
 
 def parse_window(
-    since: str | None, until: str | None, *, now: datetime
+    since: str | None,
+    until: str | None,
+    *,
+    now: datetime,
+    default_span: timedelta | None = None,
 ) -> tuple[datetime | None, datetime | None]:
-    """The [since, until) window of `--since`/`--until`; either may be open (None)."""
-    start = parse_when(since, now=now) if since is not None else None
+    """The [since, until) window of `--since`/`--until`. `since` "all" (or None without a
+    `default_span`) is open; None with a `default_span` starts that long before the end (so
+    `--until 30d` alone means the week before 30 days ago). `until` None is open (now)."""
     end = parse_when(until, now=now) if until is not None else None
+    if since is None:
+        start = (end or now) - default_span if default_span is not None else None
+    elif since.strip().lower() == "all":
+        start = None
+    else:
+        start = parse_when(since, now=now)
     if start is not None and end is not None and start >= end:
         raise WhenError(
             f"--since {since} ({start:%Y-%m-%d %H:%M}) is not before "

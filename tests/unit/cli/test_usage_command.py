@@ -193,3 +193,10 @@ def test_prune_with_nothing_old_or_no_ledger_changes_nothing():
     fill([row(10)])
     result = runner.invoke(app, ["usage", "prune", "--before", "90d", "--yes"])
     assert result.exit_code == 0 and "nothing to prune" in result.stderr
+
+
+def test_until_alone_looks_at_the_week_before_it_and_since_all_at_everything(recorded):
+    data = json.loads(usage("--until", "95d", "--json").stdout)
+    assert data["totals"]["requests"] == 1  # the row of 100 days ago
+    data = json.loads(usage("--since", "all", "--json").stdout)
+    assert data["totals"]["requests"] == 5 and data["since"] is None

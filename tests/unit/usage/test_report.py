@@ -260,3 +260,11 @@ def test_a_failing_reconciliation_leaves_the_report_without_drift():
 
     assert attach_drift(build_report([row()]), [row()], reconcile).drift is None
     assert to_json(build_report([row()]))["drift"] is None
+
+
+def test_without_since_the_window_is_a_span_before_the_end_and_all_is_open():
+    week = timedelta(days=7)
+    assert parse_window(None, None, now=NOW, default_span=week) == (NOW - week, None)
+    end = NOW - timedelta(days=30)
+    assert parse_window(None, "30d", now=NOW, default_span=week) == (end - week, end)
+    assert parse_window("all", "30d", now=NOW, default_span=week) == (None, end)
