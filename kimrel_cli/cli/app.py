@@ -185,9 +185,10 @@ def _register_all() -> None:
         serve,
         setup,
         simulate,
+        usage,
     )
 
-    for module in (auth, accounts, config, models, setup, serve, launch, chat, simulate):
+    for module in (auth, accounts, config, models, setup, serve, launch, chat, simulate, usage):
         module.register(app)
 
 

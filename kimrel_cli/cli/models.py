@@ -89,11 +89,20 @@ def credits(
     account: str | None = typer.Option(None, "--account", "-a", metavar="NAME", help=ACCOUNT_HELP),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Credit balance, the rate-limit tier it gives, and what the last answer's headers said."""
+    """Credit balance, the rate-limit tier it gives, and what the last answer's headers said.
+
+    Also what went through kimrel here today and this month (see docs/usage.md).
+    """
+    from kimrel_cli.accounts.registry import resolve_key
     from kimrel_cli.cli.output import out, print_json, waiting
+    from kimrel_cli.hosted.client import Client
     from kimrel_cli.hosted.ratelimit import tier_shown
 
-    with _client(account) as client, waiting("asking the API for your balance…", quiet=as_json):
+    resolved = resolve_key(account)
+    with (
+        Client(resolved.key, resolved.base_url) as client,
+        waiting("asking the API for your balance…", quiet=as_json),
+    ):
         result = client.credits()
     data = result.data if isinstance(result.data, dict) else {}
     balance = data.get("credits_remaining", result.rate.credits_remaining)
@@ -114,12 +123,73 @@ def credits(
             "remaining": result.rate.remaining,
             "reset": result.rate.reset,
         },
+        "local": local_consumption(resolved.account),
     }
     if as_json:
         print_json(report)
         return
-    for line in credits_lines(report):
+    for line in credits_lines(report) + local_lines(report["local"]):
         out().print(line)
+
+
+def local_consumption(account: str | None) -> dict[str, Any] | None:
+    """What this machine spent through kimrel today and this month (local time), from the usage
+    ledger: for `account` (None: the KIMREL_API_KEY key), and per account. None (and one
+    warning) when the ledger cannot be read; zeros when there is none yet."""
+    import sqlite3
+    from datetime import datetime
+
+    from kimrel_cli.cli.output import warn
+    from kimrel_cli.usage import ledger
+    from kimrel_cli.usage.report import Consumption, consumption, day_start, month_start
+
+    now = datetime.now().astimezone()
+    today, month = day_start(now).timestamp(), month_start(now).timestamp()
+    try:
+        conn = ledger.open_readonly()
+        if conn is None:
+            spent: dict[str | None, Consumption] = {}
+        else:
+            try:
+                spent = consumption(ledger.iter_rows(conn, since=month), today=today, month=month)
+            finally:
+                conn.close()
+    except (ledger.LedgerError, sqlite3.Error) as exc:
+        warn(f"local usage not shown: {exc}")
+        return None
+    mine = spent.get(account, Consumption())
+    return {
+        "account": account,
+        **mine.as_dict(),
+        "accounts": [
+            {"account": name, **used.as_dict()}
+            for name, used in sorted(spent.items(), key=lambda kv: -kv[1].month_credits)
+        ],
+    }
+
+
+def local_lines(local: dict[str, Any] | None) -> list[str]:
+    """`kimrel credits`: what went through kimrel here today and this month (rich markup)."""
+    from rich.markup import escape
+
+    from kimrel_cli.wording import count, number
+
+    if local is None:
+        return []
+    today, month = local["today"], local["month"]
+    lines = [
+        f"through kimrel here: [bold]{count(today['credits'], 'credit')}[/bold] today "
+        f"({count(today['requests'], 'request')}), {number(month['credits'])} this month "
+        f"({count(month['requests'], 'request')})"
+    ]
+    others = [a for a in local["accounts"] if a["account"] != local["account"]]
+    for other in others:
+        name = escape(other["account"] or "KIMREL_API_KEY")
+        lines.append(
+            f"  [dim]other account {name}: {number(other['today']['credits'])} today, "
+            f"{number(other['month']['credits'])} this month[/dim]"
+        )
+    return lines
 
 
 def credits_lines(report: dict[str, Any]) -> list[str]:
