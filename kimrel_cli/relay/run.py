@@ -171,16 +171,18 @@ def start_relay_in_thread(
     return RunningRelay(url=server.url, ctx=ctx, server=server)
 
 
-def _setup_debug_logging() -> None:
+def _setup_debug_logging() -> bool:
+    """KIMREL_DEBUG: the relay's debug log on stderr. True if it is on."""
     import logging
 
     if os.environ.get("KIMREL_DEBUG", "") in ("", "0"):
-        return
+        return False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logger = logging.getLogger("kimrel")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
+    return True
 
 
 def _reveal(key: ApiKey | str) -> str:
@@ -212,8 +214,8 @@ def run_relay(
     from kimrel_cli.servers import serve_forever
 
     settings = settings or load_settings()
-    _setup_debug_logging()
-    mode = log_mode(quiet=opts.quiet, log_json=opts.log_json, terminal=opts.live)
+    debug = _setup_debug_logging()  # debug lines would tear a live panel: then lines, as piped
+    mode = log_mode(quiet=opts.quiet, log_json=opts.log_json, terminal=opts.live and not debug)
     log = RequestLog(mode, low_credit_warning=settings.low_credit_warning)
     if opts.simulate and simulator_url is None:
         raise ConfigError("--simulate needs the simulator's URL (internal error)")
