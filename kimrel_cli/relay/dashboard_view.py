@@ -24,6 +24,7 @@ from kimrel_cli.relay.dashboard_model import (
 
 BAR_WIDTH = 20
 GROUP_ROWS = 5  # models / clients shown before the rest are summed
+COMPACT_BELOW = 110  # a narrower panel leaves out the last requests' client and credits left
 
 
 def dashboard_panel(
@@ -39,7 +40,7 @@ def dashboard_panel(
 ) -> Any:
     """The whole live panel: header, balance, rates, pacing and budgets, the per-model and
     per-client tables, and the last `rows` requests (newest first). `width`: the panel's, else
-    the console's."""
+    the console's (then laid out as a wide one)."""
     from rich.console import Group
     from rich.panel import Panel
     from rich.text import Text
@@ -54,9 +55,10 @@ def dashboard_panel(
         parts.append(Text(waiting, style="yellow"))
     parts.extend(Text(f"budget {line}", style="magenta") for line in budgets or [])
     parts.append(Text())
-    parts.append(groups_table(state))
+    compact = width is not None and width < COMPACT_BELOW
+    parts.append(groups_table(state, compact=compact))
     parts.append(Text())
-    parts.append(recent_table(list(state.recent)[::-1][:rows]))
+    parts.append(recent_table(list(state.recent)[::-1][:rows], compact=compact))
     return Panel(
         Group(*parts),
         title="[bold]kimrel relay[/bold]",
@@ -137,7 +139,7 @@ def rates_line(rates: Rates) -> Any:
     return text
 
 
-def groups_table(state: DashboardState) -> Any:
+def groups_table(state: DashboardState, *, compact: bool = False) -> Any:
     """Per model and per client, side by side: requests, errors, credits."""
     from rich.table import Table
 
@@ -145,20 +147,20 @@ def groups_table(state: DashboardState) -> Any:
     grid.add_column()
     grid.add_column()
     grid.add_row(
-        _tally_table("model", state.top(state.by_model, GROUP_ROWS)),
-        _tally_table("client", state.top(state.by_client, GROUP_ROWS)),
+        _tally_table("model", state.top(state.by_model, GROUP_ROWS), compact),
+        _tally_table("client", state.top(state.by_client, GROUP_ROWS), compact),
     )
     return grid
 
 
-def _tally_table(title: str, rows: list[tuple[str, Tally]]) -> Any:
+def _tally_table(title: str, rows: list[tuple[str, Tally]], compact: bool) -> Any:
     from rich.table import Table
     from rich.text import Text
 
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column(title, no_wrap=True, max_width=24, overflow="ellipsis")
-    table.add_column("requests", justify="right")
-    table.add_column("errors", justify="right")
+    table.add_column("reqs" if compact else "requests", justify="right")
+    table.add_column("errs" if compact else "errors", justify="right")
     table.add_column("credits", justify="right")
     for name, tally in rows:
         table.add_row(
@@ -172,9 +174,9 @@ def _tally_table(title: str, rows: list[tuple[str, Tally]]) -> Any:
     return table
 
 
-def recent_table(records: list[RequestRecord]) -> Any:
+def recent_table(records: list[RequestRecord], *, compact: bool = False) -> Any:
     """The last requests: time, route, model (the one that ran), client, status, latency, charge,
-    credits left, error."""
+    credits left, error. `compact` (a narrow terminal) leaves out the client and credits left."""
     from rich.table import Table
     from rich.text import Text
 
@@ -183,28 +185,35 @@ def recent_table(records: list[RequestRecord]) -> Any:
     table.add_column("time", style="dim", width=8, no_wrap=True)
     table.add_column("route", style="cyan", no_wrap=True, max_width=22, overflow="ellipsis")
     table.add_column("model", no_wrap=True, max_width=18, overflow="ellipsis")
-    table.add_column("client", no_wrap=True, max_width=13, overflow="ellipsis")
+    if not compact:
+        table.add_column("client", no_wrap=True, max_width=13, overflow="ellipsis")
     table.add_column("status", justify="right", width=6, no_wrap=True)
     table.add_column("latency", justify="right", width=7, no_wrap=True)
     table.add_column("charge", justify="right", width=6, no_wrap=True)
-    table.add_column("left", justify="right", width=6, no_wrap=True, style="dim")
+    if not compact:
+        table.add_column("left", justify="right", width=6, no_wrap=True, style="dim")
     table.add_column("", overflow="ellipsis", min_width=12)  # shrinks first; cells don't wrap
     for rec in records:
         cost, estimated = charge(rec)
         style = "green" if rec.status < 400 else ("yellow" if rec.status < 500 else "red")
-        table.add_row(
+        cells: list[Any] = [
             time.strftime("%H:%M:%S", time.localtime(rec.time)),
             Text(rec.route),
             Text(upstream_model(rec.model) or "-"),  # what ran (and was charged)
-            Text(rec.client or "-"),
+        ]
+        if not compact:
+            cells.append(Text(rec.client or "-"))
+        cells += [
             Text(str(rec.status), style=style),
             latency_text(rec.latency_ms),
             (("≈" if estimated else "") + str(cost)) if cost else "-",
-            "-" if rec.credits_left is None else f"{rec.credits_left:,}",
-            Text(rec.error or "", style=style, no_wrap=True, overflow="ellipsis"),
-        )
+        ]
+        if not compact:
+            cells.append("-" if rec.credits_left is None else f"{rec.credits_left:,}")
+        cells.append(Text(rec.error or "", style=style, no_wrap=True, overflow="ellipsis"))
+        table.add_row(*cells)
     if not records:
-        table.add_row("", "[dim]no requests yet[/dim]", "", "", "", "", "", "", "")
+        table.add_row("", "[dim]no requests yet[/dim]")
     return table
 
 

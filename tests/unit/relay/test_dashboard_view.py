@@ -253,3 +253,15 @@ def test_json_lines_keep_their_shape_and_add_known_new_fields_only():
     first, second = map(json.loads, out.getvalue().splitlines())
     assert "client" not in first and "credits_charged" not in first and "account" not in first
     assert (second["client"], second["credits_charged"], second["account"]) == ("codex", 3, "work")
+
+
+def test_a_narrow_panel_leaves_out_the_client_and_credits_left_of_the_last_requests():
+    state = busy_state()
+    wide = render(dashboard_panel(state, HEADER, now=NOW, low_balance=50, width=118), width=120)
+    narrow = render(dashboard_panel(state, HEADER, now=NOW, low_balance=50, width=78), width=80)
+    assert max(map(len, narrow.splitlines())) <= 78
+    [header] = [line for line in narrow.splitlines() if "route" in line]
+    assert "client" not in header and "left" not in header and "charge" in header
+    [wide_header] = [line for line in wide.splitlines() if "route" in line]
+    assert "client" in wide_header and "left" in wide_header
+    assert row(narrow, "kimi-k2.6")[:3] == ["kimi-k2.6", "1", "≈3"]
