@@ -132,6 +132,16 @@ REFRESH_INTERVAL = 0.25  # the live panel is redrawn at most 4 times a second…
 IDLE_REFRESH = 1.0  # …and once a second when idle (rolling windows, pacing countdowns)
 
 
+class _Attributed:
+    """A record whose client the writer thread takes from the request's attribution."""
+
+    __slots__ = ("client", "rec")
+
+    def __init__(self, rec: RequestRecord, client: str) -> None:
+        self.rec = rec
+        self.client = client
+
+
 class _Control:
     """Queue items that steer the writer thread: start the live panel, stop it."""
 
@@ -178,13 +188,15 @@ class RequestLog:
         holder = _RECORDED.get()
         if holder is not None:
             holder[0] = True
-        if self.mode == "dashboard" and rec.client is None:
-            who = REQUEST_ATTRIBUTION.get()  # set for this request by RequestTrace
-            if who is not None:
-                rec = replace(rec, client=who.client)
         self.recent.append(rec)
         if self.mode == "silent":
             return
+        if self.mode == "dashboard" and rec.client is None:
+            who = REQUEST_ATTRIBUTION.get()  # set for this request by RequestTrace
+            if who is not None:  # the writer thread fills it in (a replace costs ~20 µs)
+                self._queue.put(_Attributed(rec, who.client))
+                self._ensure_thread()
+                return
         self._queue.put(rec)
         self._ensure_thread()
 
@@ -244,6 +256,8 @@ class RequestLog:
                     item.set()
                 elif isinstance(item, RequestRecord):
                     self._write_record(item)
+                elif isinstance(item, _Attributed):
+                    self._write_record(replace(item.rec, client=item.client))
                 elif isinstance(item, _Control):
                     self._control(item)
                 elif item is not None:
