@@ -275,7 +275,8 @@ REGISTRY: tuple[Setting, ...] = (
         "low_credit_warning",
         int,
         DEFAULT_LOW_CREDIT_WARNING,
-        "The relay warns once when the credit balance falls below this.",
+        "The relay warns when the credit balance falls below this: once in the log, and a "
+        "line in the live dashboard while it stays below.",
         check=_check_not_negative,
     ),
     Setting(

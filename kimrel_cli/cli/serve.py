@@ -50,7 +50,9 @@ def serve(
     cors_origin: str | None = typer.Option(
         None, "--cors-origin", help="Send CORS headers for this one origin."
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-request lines."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No live dashboard and no per-request lines."
+    ),
     log_json: bool = typer.Option(
         False, "--log-json", help="One JSON object per line on stdout (for supervisors)."
     ),
@@ -80,6 +82,7 @@ def serve(
         cors_origin=cors_origin,
         quiet=quiet,
         log_json=log_json,
+        live=_on_a_terminal(),
     )
     if background:
         from kimrel_cli.cli.output import print_raw, success
@@ -102,6 +105,14 @@ def serve(
         run_relay(opts, simulator_url=simulator.url + "/api")
     finally:
         simulator.stop()
+
+
+def _on_a_terminal() -> bool:
+    """The live dashboard needs a terminal on stdout and on stderr (where it draws); piped or
+    redirected, serve keeps one line per request."""
+    import sys
+
+    return sys.stdout.isatty() and sys.stderr.isatty()
 
 
 def _settings() -> Any:

@@ -1,9 +1,11 @@
 """The relay's terminal output: the start header, one line per request, low-credit warnings.
 
 Renderables (`header_panel`, `request_line`) are pure functions returning rich objects or text;
-`RequestLog` queues records and writes them from a daemon thread, so the request path pays only
-for a queue put. Modes: "pretty" (rich lines on stderr), "json" (one JSON object per line on
-stdout, for supervisors), "quiet" (warnings only), "silent" (nothing; tests).
+the live panel's are in `dashboard_view.py`, its figures in `dashboard_model.py`. `RequestLog`
+queues records and writes them from a daemon thread, so the request path pays only for a queue
+put. Modes: "pretty" (rich lines on stderr), "dashboard" (a live panel on stderr, on a terminal),
+"json" (one JSON object per line on stdout, for supervisors), "quiet" (warnings only), "silent"
+(nothing; tests).
 """
 
 from __future__ import annotations
@@ -15,35 +17,21 @@ import threading
 import time
 from collections import deque
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, replace
 from typing import IO, Any, Literal
 
 from kimrel_cli.catalogue import DEFAULT_MODEL
 from kimrel_cli.relay.context import REQUEST_ATTRIBUTION
+from kimrel_cli.relay.dashboard_model import DashboardHeader, DashboardState
+from kimrel_cli.relay.dashboard_model import RequestRecord as RequestRecord  # re-exported
 from kimrel_cli.relay.security import REASON_KEY
 from kimrel_cli.usage.attribution import attribution_from_headers
 
-LogMode = Literal["pretty", "json", "quiet", "silent"]
+LogMode = Literal["pretty", "dashboard", "json", "quiet", "silent"]
 
 # Set by RequestTrace for each request; RequestLog.record marks it, so a request a route already
 # recorded is not recorded twice. A list, so child tasks (streams) mark the same holder.
 _RECORDED: ContextVar[list[bool] | None] = ContextVar("kimrel_request_recorded", default=None)
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """One finished request, as the dashboard shows it."""
-
-    time: float
-    route: str
-    model: str | None
-    status: int
-    tokens_in: int | None
-    tokens_out: int | None
-    latency_ms: float
-    credits_left: int | None
-    stream: bool = False
-    error: str | None = None
 
 
 def request_line(rec: RequestRecord) -> Any:
@@ -129,8 +117,46 @@ def usage_snippets(url: str, token: str | None, *, model: str = DEFAULT_MODEL) -
     )
 
 
+def log_mode(*, quiet: bool, log_json: bool, terminal: bool) -> LogMode:
+    """How `kimrel serve` in the foreground reports: `--log-json` wins, then `--quiet`; on a
+    terminal the live dashboard, anywhere else (a pipe, a file, `--background`'s relay.log) one
+    line per request."""
+    if log_json:
+        return "json"
+    if quiet:
+        return "quiet"
+    return "dashboard" if terminal else "pretty"
+
+
+REFRESH_INTERVAL = 0.25  # the live panel is redrawn at most 4 times a second…
+IDLE_REFRESH = 1.0  # …and once a second when idle (rolling windows, pacing countdowns)
+
+
+class _Attributed:
+    """A record whose client the writer thread takes from the request's attribution."""
+
+    __slots__ = ("client", "rec")
+
+    def __init__(self, rec: RequestRecord, client: str) -> None:
+        self.rec = rec
+        self.client = client
+
+
+class _Control:
+    """Queue items that steer the writer thread: start the live panel, stop it."""
+
+    def __init__(self, action: str, done: threading.Event | None = None) -> None:
+        self.action = action
+        self.done = done
+
+
 class RequestLog:
-    """Queues request records and prints them off the request path; keeps the last 100."""
+    """Queues request records and prints them off the request path; keeps the last 100.
+
+    In "dashboard" mode the writer thread owns a rich `Live` panel (`start_dashboard`) fed from a
+    `DashboardState`; relay messages are printed above it. The request path still pays only for
+    a queue put; the panel reads the relay's balance, pacer and budgets on the writer thread.
+    """
 
     def __init__(
         self,
@@ -149,6 +175,13 @@ class RequestLog:
         self._thread: threading.Thread | None = None
         self._warned_low = False
         self._lock = threading.Lock()
+        # dashboard mode, touched only on the writer thread once started
+        self.state = DashboardState(started=time.time())
+        self._header: DashboardHeader | None = None
+        self._source: Any = None  # the RelayContext: balance, pacer, budgets
+        self._live: Any = None
+        self._dirty = False
+        self._painted = float("-inf")
 
     def record(self, rec: RequestRecord) -> None:
         """Note a finished request (cheap: a deque append and a queue put)."""
@@ -158,6 +191,12 @@ class RequestLog:
         self.recent.append(rec)
         if self.mode == "silent":
             return
+        if self.mode == "dashboard" and rec.client is None:
+            who = REQUEST_ATTRIBUTION.get()  # set for this request by RequestTrace
+            if who is not None:  # the writer thread fills it in (a replace costs ~20 µs)
+                self._queue.put(_Attributed(rec, who.client))
+                self._ensure_thread()
+                return
         self._queue.put(rec)
         self._ensure_thread()
 
@@ -168,12 +207,31 @@ class RequestLog:
         self._queue.put((level, text))
         self._ensure_thread()
 
+    def start_dashboard(self, header: DashboardHeader, source: Any = None) -> None:
+        """Dashboard mode: show the live panel from now on. `source` is the RelayContext, read
+        (on the writer thread) for `stats.credits_remaining`, and `pacer` and `budgets` if it
+        has them (each with a `snapshot()`)."""
+        if self.mode != "dashboard":
+            return
+        self._header = header
+        self._source = source
+        self._queue.put(_Control("start"))
+        self._ensure_thread()
+
     def flush(self, timeout: float = 2.0) -> None:
-        """Wait until every queued line is written (tests, shutdown)."""
+        """Wait until every queued line is written (tests, shutdown); the panel is redrawn."""
         if self._thread is None:
             return
         done = threading.Event()
         self._queue.put(done)
+        done.wait(timeout)
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Write what is queued and stop the live panel, leaving its last state on the screen."""
+        if self._thread is None:
+            return
+        done = threading.Event()
+        self._queue.put(_Control("stop", done))
         done.wait(timeout)
 
     def _ensure_thread(self) -> None:
@@ -188,16 +246,96 @@ class RequestLog:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self._wait())
+            except queue.Empty:
+                item = None
             try:
                 if isinstance(item, threading.Event):
+                    self._paint(force=True)
                     item.set()
                 elif isinstance(item, RequestRecord):
                     self._write_record(item)
-                else:
+                elif isinstance(item, _Attributed):
+                    self._write_record(replace(item.rec, client=item.client))
+                elif isinstance(item, _Control):
+                    self._control(item)
+                elif item is not None:
                     self._write_message(*item)
+                self._paint()
             except Exception:  # the log never takes the relay down
+                if isinstance(item, threading.Event):
+                    item.set()
                 continue
+
+    def _wait(self) -> float | None:
+        """How long the writer may block: forever without a live panel, else until it is due."""
+        if self._live is None:
+            return None
+        due = self._painted + (REFRESH_INTERVAL if self._dirty else IDLE_REFRESH)
+        return max(0.0, due - time.monotonic())
+
+    def _control(self, item: _Control) -> None:
+        try:
+            if item.action == "start" and self._live is None and self._header is not None:
+                from rich.live import Live
+
+                self._live = Live(
+                    self._panel(),
+                    console=self._rich(),
+                    auto_refresh=False,
+                    vertical_overflow="ellipsis",
+                )
+                self._live.start(refresh=True)
+                self._painted = time.monotonic()
+            elif item.action == "stop" and self._live is not None:
+                self._paint(force=True)
+                live, self._live = self._live, None
+                live.stop()
+        finally:
+            if item.done is not None:
+                item.done.set()
+
+    def _paint(self, *, force: bool = False) -> None:
+        """Redraw the live panel if it changed (at most every REFRESH_INTERVAL) or is idle-due."""
+        if self._live is None:
+            return
+        now = time.monotonic()
+        since = now - self._painted
+        if not force and (since < REFRESH_INTERVAL or (not self._dirty and since < IDLE_REFRESH)):
+            return
+        self._live.update(self._panel(), refresh=True)
+        self._painted = now
+        self._dirty = False
+
+    def _panel(self) -> Any:
+        from kimrel_cli.relay.dashboard_model import budget_lines, pacing_from
+        from kimrel_cli.relay.dashboard_view import dashboard_panel
+
+        source = self._source
+        stats = getattr(source, "stats", None)
+        self.state.note_balance(getattr(stats, "credits_remaining", None))
+        pacing = budgets = None
+        pacer = getattr(source, "pacer", None)
+        if pacer is not None:
+            pacing = pacing_from(_snapshot(pacer))
+        keeper = getattr(source, "budgets", None)
+        if keeper is not None:
+            budgets = budget_lines(_snapshot(keeper))
+        width, height = self._rich().size
+        assert self._header is not None
+        return dashboard_panel(
+            self.state,
+            self._header,
+            now=time.time(),
+            low_balance=self.low_credit_warning,
+            pacing=pacing,
+            budgets=budgets,
+            rows=max(3, min(20, height - 22)),
+            # a column short of the terminal's width: the cursor then stays on the panel's last
+            # line, so a `^C` the terminal echoes there does not push the panel down a line
+            width=max(40, width - 2),
+        )
 
     def _out(self) -> IO[str]:
         if self._stream is not None:
@@ -208,16 +346,21 @@ class RequestLog:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(file=self._out(), highlight=False, soft_wrap=True)
+            # a live panel is laid out to the terminal's width; lines are not wrapped
+            soft_wrap = self.mode != "dashboard"
+            self._console = Console(file=self._out(), highlight=False, soft_wrap=soft_wrap)
         return self._console
 
     def _write_record(self, rec: RequestRecord) -> None:
         if self.mode == "json":
             out = self._out()
-            out.write(json.dumps({"event": "request", **asdict(rec)}) + "\n")
+            out.write(json.dumps({"event": "request", **_json_fields(rec)}) + "\n")
             out.flush()
         elif self.mode == "pretty":
             self._rich().print(request_line(rec))
+        elif self.mode == "dashboard":
+            self.state.add(rec)
+            self._dirty = True
         credits = rec.credits_left
         if credits is not None and credits < self.low_credit_warning and not self._warned_low:
             self._warned_low = True
@@ -233,13 +376,35 @@ class RequestLog:
             out = self._out()
             out.write(json.dumps({"event": level, "message": text}) + "\n")
             out.flush()
-        elif self.mode in ("pretty", "quiet"):
+        elif self.mode in ("pretty", "quiet", "dashboard"):
             if level == "info" and self.mode == "quiet":
                 return
             from rich.markup import escape
 
             prefix = "[yellow]warning:[/yellow] " if level == "warning" else ""
+            # with a live panel up, the console prints above it
             self._rich().print(prefix + escape(text))
+
+
+# RequestRecord's optional fields: in `--log-json` lines only when known, so the lines a
+# supervisor already parses keep their shape.
+_OPTIONAL_FIELDS = ("client", "credits_charged", "account")
+
+
+def _json_fields(rec: RequestRecord) -> dict[str, Any]:
+    fields = asdict(rec)
+    for name in _OPTIONAL_FIELDS:
+        if fields.get(name) is None:
+            fields.pop(name, None)
+    return fields
+
+
+def _snapshot(provider: Any) -> Any:
+    """`provider.snapshot()`, or None if it has none or it fails (the panel never breaks)."""
+    try:
+        return provider.snapshot()
+    except Exception:
+        return None
 
 
 class RequestTrace:

@@ -40,6 +40,7 @@ class ServeOptions:
     cors_origin: str | None = None
     quiet: bool = False
     log_json: bool = False
+    live: bool = False  # on a terminal: the live dashboard instead of lines (never in argv)
 
     def argv(self) -> list[str]:
         """The same options as `kimrel serve` arguments (for --background). Never the token:
@@ -170,16 +171,18 @@ def start_relay_in_thread(
     return RunningRelay(url=server.url, ctx=ctx, server=server)
 
 
-def _setup_debug_logging() -> None:
+def _setup_debug_logging() -> bool:
+    """KIMREL_DEBUG: the relay's debug log on stderr. True if it is on."""
     import logging
 
     if os.environ.get("KIMREL_DEBUG", "") in ("", "0"):
-        return
+        return False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logger = logging.getLogger("kimrel")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
+    return True
 
 
 def _reveal(key: ApiKey | str) -> str:
@@ -207,13 +210,13 @@ def run_relay(
     its base URL (ending in /api) as `simulator_url`.
     """
     from kimrel_cli.relay.app import create_app
-    from kimrel_cli.relay.dashboard import RequestLog
+    from kimrel_cli.relay.dashboard import RequestLog, log_mode
     from kimrel_cli.servers import serve_forever
 
     settings = settings or load_settings()
-    _setup_debug_logging()
-    mode = "json" if opts.log_json else ("quiet" if opts.quiet else "pretty")
-    log = RequestLog(mode, low_credit_warning=settings.low_credit_warning)  # type: ignore[arg-type]
+    debug = _setup_debug_logging()  # debug lines would tear a live panel: then lines, as piped
+    mode = log_mode(quiet=opts.quiet, log_json=opts.log_json, terminal=opts.live and not debug)
+    log = RequestLog(mode, low_credit_warning=settings.low_credit_warning)
     if opts.simulate and simulator_url is None:
         raise ConfigError("--simulate needs the simulator's URL (internal error)")
     config, host = make_config(opts, settings, simulator_url, log)
@@ -248,6 +251,10 @@ def run_relay(
     if notice is not None:
         log.message(notice, level="warning")
         log.flush()
+    if mode == "dashboard":
+        from kimrel_cli.relay.dashboard_model import DashboardHeader
+
+        log.start_dashboard(DashboardHeader(url, ctx.upstream_url, _who(config)), source=ctx)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal with the
     # previous handler: make that a clean exit so relay.json is cleared below.
     app = create_app(ctx)  # before the handler: nothing between it and serve_forever's own
@@ -282,7 +289,7 @@ def run_relay(
                 else ""
             )
         )
-        log.flush()
+        log.close()
 
 
 def port_owner(port: int) -> int | None:
@@ -330,6 +337,13 @@ def shown_token(token: str | None, terminal: bool) -> str | None:
     return TOKEN_PLACEHOLDER
 
 
+def _who(config: RelayConfig) -> str:
+    """Whose credits the relay spends, as the header says it."""
+    if config.simulate:
+        return "simulator (no account needed)"
+    return config.account or "KIMREL_API_KEY"
+
+
 def _announce(log: Any, mode: str, url: str, ctx: RelayContext, balance: int | None) -> None:
     from kimrel_cli.relay.dashboard import header_panel
 
@@ -358,6 +372,15 @@ def _announce(log: Any, mode: str, url: str, ctx: RelayContext, balance: int | N
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     if mode == "quiet":
         console.print(f"kimrel relay on {url}")
+        return
+    if mode == "dashboard":  # the live panel below shows the header; the snippets stay above
+        from rich.text import Text
+
+        from kimrel_cli.relay.dashboard import usage_snippets
+
+        token = shown_token(config.token, console.is_terminal)
+        console.print(Text(usage_snippets(url, token, model=ctx.settings.default_model)))
+        console.print()
         return
     console.print(
         header_panel(
