@@ -282,7 +282,8 @@ def serve_forever(
     log_level: str = "warning",
     on_shutdown: Callable[[], None] | None = None,
 ) -> None:
-    """Serve `app` on `sock` in the foreground until Ctrl-C or SIGTERM.
+    """Serve `app` on `sock` in the foreground until Ctrl-C, SIGTERM or SIGHUP (its terminal
+    closed).
 
     The signals are caught from here on, not only once uvicorn listens for them: one arriving
     while the server starts stops it as well, instead of reaching the caller's handler at an
@@ -303,7 +304,9 @@ def serve_forever(
         for server in servers:
             server.handle_exit(sig, frame)
 
-    stops = (signal.SIGINT, signal.SIGTERM)
+    stops = (signal.SIGINT, signal.SIGTERM) + (
+        (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()
+    )
     previous = {sig: signal.signal(sig, on_signal) for sig in stops}
     try:
         server = _server(_config(app, log_level, FOREGROUND_GRACE), on_shutdown)

@@ -258,9 +258,11 @@ def run_relay(
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal with the
     # previous handler: make that a clean exit so relay.json is cleared below.
     app = create_app(ctx)  # before the handler: nothing between it and serve_forever's own
+    # SIGHUP (the terminal closed) stops the relay like SIGTERM; SIGUSR1 re-reads the token.
     previous = signal.signal(signal.SIGTERM, _exit_cleanly)
-    previous_hup = None
-    if config.token is not None and opts.token is None and hasattr(signal, "SIGHUP"):
+    previous_hup = signal.signal(signal.SIGHUP, _exit_cleanly) if _HUP else None
+    previous_usr1 = None
+    if config.token is not None and opts.token is None and _USR1:
 
         def reload_token(signum: int, frame: Any) -> None:  # `kimrel serve token --rotate`
             import dataclasses
@@ -269,7 +271,7 @@ def run_relay(
             relay_state.write_state(dataclasses.replace(state, token=config.token))
             log.message("local token rotated: the old one is refused from now on")
 
-        previous_hup = signal.signal(signal.SIGHUP, reload_token)
+        previous_usr1 = signal.signal(signal.SIGUSR1, reload_token)
     stopped: list[int] = []
     try:
         serve_forever(app, sock, on_shutdown=lambda: stopped.append(ctx.stop_streams()))
@@ -279,6 +281,8 @@ def run_relay(
         signal.signal(signal.SIGTERM, previous)
         if previous_hup is not None:
             signal.signal(signal.SIGHUP, previous_hup)
+        if previous_usr1 is not None:
+            signal.signal(signal.SIGUSR1, previous_usr1)
         relay_state.clear_state(os.getpid())
         aborted = sum(stopped)
         log.message(
@@ -320,6 +324,10 @@ def port_owner(port: int) -> int | None:
         if target.startswith("socket:[") and target[8:-1] in inodes:
             return int(fd.split("/")[2])
     return None
+
+
+_HUP = hasattr(signal, "SIGHUP")
+_USR1 = hasattr(signal, "SIGUSR1")
 
 
 def _exit_cleanly(signum: int, frame: Any) -> None:

@@ -55,7 +55,7 @@ def relay_token() -> str:
 
 
 def rotate_token(timeout: float = 5.0) -> tuple[str, str]:
-    """Store a new local token; a running relay that uses the stored one is told (SIGHUP: it
+    """Store a new local token; a running relay that uses the stored one is told (SIGUSR1: it
     re-reads the token file and rewrites relay.json). Returns (new token, what happened)."""
     import signal
     import time
@@ -72,7 +72,7 @@ def rotate_token(timeout: float = 5.0) -> tuple[str, str]:
     if not state.token_required or state.token != old:
         return new, "the running relay uses its own --token (or none) and keeps it"
     with contextlib.suppress(ProcessLookupError):
-        os.kill(state.pid, signal.SIGHUP)
+        os.kill(state.pid, signal.SIGUSR1)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         current = read_state()

@@ -84,7 +84,7 @@ def serve_in_tmux(tmp_path: Path) -> Iterator[Callable[[str], Pane]]:
     yield start
     for pane in panes:
         pane.tmux("send-keys", "-t", "kr", "C-c")
-    # a relay ignores the hang-up of a closed pane (SIGHUP re-reads its token): stop it first
+    # stop a relay that outlived its pane (a closed terminal's SIGHUP stops it; belt and braces)
     deadline = time.monotonic() + 10
     while (state := read_state()) is not None and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -217,3 +217,35 @@ def test_token_rotate_without_a_relay_stores_a_new_token():
     assert rotated.returncode == 0
     assert rotated.stdout.strip() != old
     assert "no relay is running" in rotated.stderr
+
+
+def test_a_foreground_relay_stops_when_its_terminal_hangs_up():
+    """SIGHUP (the terminal closed) stops the relay cleanly; it used to re-read its token and
+    run on with nobody to stop it. The token is re-read on SIGUSR1 (test above)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kimrel_cli", "serve", "--simulate", "--port", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while (state := read_state()) is None or not _answers(state.url + "/health"):
+            assert proc.poll() is None and time.monotonic() < deadline, "the relay did not start"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(timeout=10) == 0
+        assert read_state() is None  # relay.json cleared: a clean stop, not a kill
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return loopback.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
