@@ -178,6 +178,7 @@ def _register_all() -> None:
     from kimrel_cli.cli import (
         accounts,
         auth,
+        budget,
         chat,
         config,
         launch,
@@ -187,7 +188,7 @@ def _register_all() -> None:
         simulate,
     )
 
-    for module in (auth, accounts, config, models, setup, serve, launch, chat, simulate):
+    for module in (auth, accounts, config, models, setup, serve, launch, chat, simulate, budget):
         module.register(app)
 
 
