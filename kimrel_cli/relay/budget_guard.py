@@ -44,10 +44,14 @@ _END_MARKERS = ('"finish_reason":"', '"finish_reason": "', '"type":"message_stop
 class Reservation:
     """One request's price held against its caps until it is billed (commit) or not (release)."""
 
-    def __init__(self, guard: BudgetGuard | None, keys: Mapping[str, bud.Cap], cost: int) -> None:
+    def __init__(
+        self, guard: BudgetGuard | None, scope: bud.Scope, uses: list[str], cost: int, now: float
+    ) -> None:
         self.guard = guard
-        self.keys = dict(keys)
+        self.scope = scope
+        self.uses = uses  # the guard's usage keys this request counts under
         self.cost = cost
+        self.now = now
         self.completed = False  # a stream delivered its end: the API bills it
         self.done = False
 
@@ -160,45 +164,60 @@ class BudgetGuard:
             self._seed[key] = value
         return self._seed[key]
 
-    def _counted(self, key: str) -> int:
-        return self._seed.get(key, 0) + self._charged.get(key, 0)
+    # ---- usage keys: what this relay charged, by window and subject ------------------------
+    @staticmethod
+    def _use(kind: str, scope: bud.Scope, now: float) -> str | None:
+        """The key this relay counts a request under for one kind of cap (None: n/a). The relay
+        spends for one account, so daily and monthly keys name only the window."""
+        window = bud.window_id(kind, now)
+        if kind in ("daily", "monthly"):
+            return f"{kind}|{window}|"
+        if kind == "session":
+            return f"session|{window}|{scope.session_id}" if scope.session_id else None
+        return f"project|{window}|{scope.project}" if scope.project else None
+
+    def _uses(self, scope: bud.Scope, now: float) -> list[str]:
+        return [key for kind in bud.KINDS if (key := self._use(kind, scope, now)) is not None]
+
+    def _spent(self, cap: bud.Cap, scope: bud.Scope, now: float, *, in_flight: bool) -> int:
+        use = self._use(cap.kind, scope, now) or ""
+        total = self._seeded(bud.cap_key(cap, scope, now), cap, scope, now)
+        total += self._charged.get(use, 0)
+        return total + (self._reserved.get(use, 0) if in_flight else 0)
 
     # ---- the request path ----------------------------------------------------------------
     def reserve(self, body: Mapping[str, Any], who: Attribution | None) -> Reservation:
         """Hold the request's price against every cap that applies, or raise SpendLimitReached.
 
-        Synchronous on purpose: nothing can interleave between the check and the hold.
+        Synchronous on purpose: nothing can interleave between the check and the hold. Every
+        request is counted, capped or not, so a cap set later sees what was spent before it.
         """
         self.refresh()
-        if not self.budgets.caps:
-            return Reservation(None, {}, 0)
         now = self.clock()
         scope = bud.Scope(
             account=self.account,
             session_id=who.session_id if who else None,
             project=who.project if who else None,
         )
-        caps = bud.applicable(self.budgets.caps, scope)
-        if not caps:
-            return Reservation(None, {}, 0)
         cost = credits_for(str(body.get("model") or ""))
-        keys = {bud.cap_key(cap, scope, now): cap for cap in caps}
-        spent = {
-            key: self._seeded(key, cap, scope, now) + self._charged.get(key, 0)
-            for key, cap in keys.items()
-        }
-        in_flight = {key: spent[key] + self._reserved.get(key, 0) for key in keys}
-        crossed = bud.crossing(caps, scope, cost, in_flight, now)
-        if crossed is not None:
-            raise SpendLimitReached(
-                bud.message(crossed, now),
-                hint=bud.hint(crossed),
-                cap=bud.cap_name(crossed.cap),
-                resets_at=crossed.resets_at,
-            )
-        for key in keys:
-            self._reserved[key] = self._reserved.get(key, 0) + cost
-        return Reservation(self, keys, cost)
+        caps = bud.applicable(self.budgets.caps, scope)
+        if caps:
+            spent = {
+                bud.cap_key(cap, scope, now): self._spent(cap, scope, now, in_flight=True)
+                for cap in caps
+            }
+            crossed = bud.crossing(caps, scope, cost, spent, now)
+            if crossed is not None:
+                raise SpendLimitReached(
+                    bud.message(crossed, now),
+                    hint=bud.hint(crossed),
+                    cap=bud.cap_name(crossed.cap),
+                    resets_at=crossed.resets_at,
+                )
+        uses = self._uses(scope, now)
+        for use in uses:
+            self._reserved[use] = self._reserved.get(use, 0) + cost
+        return Reservation(self, scope, uses, cost, now)
 
     @contextlib.contextmanager
     def hold(self, body: Mapping[str, Any], who: Attribution | None) -> Iterator[Reservation]:
@@ -212,16 +231,22 @@ class BudgetGuard:
         reservation.commit()
 
     def _settle(self, reservation: Reservation, *, billed: bool) -> None:
-        for key, cap in reservation.keys.items():
-            self._reserved[key] = max(0, self._reserved.get(key, 0) - reservation.cost)
-            if not self._reserved[key]:
-                del self._reserved[key]
-            if not billed:
-                continue
-            before = self._counted(key)
-            self._charged[key] = self._charged.get(key, 0) + reservation.cost
-            after = before + reservation.cost
-            subject = key.split("|", 2)[2]
+        cost, scope, now = reservation.cost, reservation.scope, reservation.now
+        for use in reservation.uses:
+            left = self._reserved.get(use, 0) - cost
+            if left > 0:
+                self._reserved[use] = left
+            else:
+                self._reserved.pop(use, None)
+            if billed:
+                self._charged[use] = self._charged.get(use, 0) + cost
+        if not billed:
+            return
+        for cap in bud.applicable(self.budgets.caps, scope):
+            after = self._spent(cap, scope, now, in_flight=False)
+            before = after - cost
+            subject = bud.subject_of(cap, scope)
+            key = bud.cap_key(cap, scope, now)
             if after > cap.limit:
                 over = after - max(before, cap.limit)
                 self.overshoot += over
@@ -233,47 +258,42 @@ class BudgetGuard:
                 self._warned.add(key)
                 self.on_warning(
                     f"budget warning: {after}/{cap.limit} credits of the {bud.cap_name(cap)} cap "
-                    f"used by {subject} ({cap.warn}% threshold; "
-                    f"{bud.reset_text(cap.kind, self.clock())})"
+                    f"used by {subject} ({cap.warn}% threshold; {bud.reset_text(cap.kind, now)})"
                 )
 
     # ---- what the dashboard and the status line show -------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """`{"caps": [{name, kind, subject, spent, cap, left, warn, warned, in_flight,
-        resets_at}…], "overshoot": n, "file_error": str|None}` for the caps with figures now."""
+        resets_at}…], "overshoot": n, "file_error": str|None}`: every cap with the figures of
+        what it counts now (each session / project this relay has seen in the window)."""
         self.refresh()
         now = self.clock()
         rows: list[dict[str, Any]] = []
-        account_scope = bud.Scope(account=self.account)
+        seen = set(self._charged) | set(self._reserved)
         for cap in self.budgets.caps:
-            keys: list[tuple[str, bud.Scope]] = []
+            scopes: list[bud.Scope] = []
             if cap.kind in ("daily", "monthly"):
-                if bud.subject_of(cap, account_scope) is not None:
-                    keys.append((bud.cap_key(cap, account_scope, now), account_scope))
+                scopes.append(bud.Scope(account=self.account))
             else:
                 prefix = f"{cap.kind}|{bud.window_id(cap.kind, now)}|"
-                for key in sorted(set(self._charged) | set(self._reserved) | set(self._seed)):
-                    if not key.startswith(prefix):
-                        continue
-                    name = key[len(prefix) :].split(" ", 1)[1]
-                    scope = (
+                for name in sorted(k[len(prefix) :] for k in seen if k.startswith(prefix)):
+                    scopes.append(
                         bud.Scope(session_id=name)
                         if cap.kind == "session"
                         else bud.Scope(project=name)
                     )
-                    if bud.subject_of(cap, scope) is not None:
-                        keys.append((key, scope))
-            for key, scope in keys:
-                if key not in self._seed:
-                    self._seeded(key, cap, scope, now)
-                spent = self._counted(key)
+            for scope in scopes:
+                subject = bud.subject_of(cap, scope)
+                if subject is None:
+                    continue
+                use = self._use(cap.kind, scope, now) or ""
                 status = bud.CapStatus(
                     cap,
-                    bud.subject_of(cap, scope) or "",
-                    spent,
+                    subject,
+                    self._spent(cap, scope, now, in_flight=False),
                     bud.resets_at(cap.kind, now),
                     name=bud.cap_name(cap),
-                    extra={"in_flight": self._reserved.get(key, 0)},
+                    extra={"in_flight": self._reserved.get(use, 0)},
                 )
                 rows.append(status.as_dict())
         return {"caps": rows, "overshoot": self.overshoot, "file_error": self.file_error}
