@@ -66,6 +66,7 @@ def chat(
     session = Session(
         client=client, model=model or settings.default_model, system=system, thinking=thinking
     )
+    session.account = None if simulate else resolved.account  # spend caps per account
 
     piped = not sys.stdin.isatty()
     if message is None and not piped:

@@ -339,7 +339,10 @@ def crossing(
             crossed.append(Crossing(cap, used, cost, subject, resets_at(cap.kind, now)))
     if not crossed:
         return None
-    return max(crossed, key=lambda c: float("inf") if c.resets_at is None else c.resets_at)
+    return max(  # on the last day of a month, the monthly cap over the daily one
+        crossed,
+        key=lambda c: (float("inf") if c.resets_at is None else c.resets_at, c.cap.kind != "daily"),
+    )
 
 
 def message(crossed: Crossing, now: float) -> str:
@@ -507,3 +510,75 @@ def new_cap(
     if kind == "project":
         cap = replace(cap, project=project)
     return cap
+
+
+class SpendCheck:
+    """The caps for a process that calls the API itself (`kimrel chat`), without the relay.
+
+    `check(cost)` raises SpendLimitReached before a request that would cross a cap;
+    `charged(cost)` counts a billed one. What counts: the ledger as it is now, or, if more,
+    the ledger as it was at the start plus what this process charged since (the ledger's
+    writer may not have written this process's rows yet; nothing is counted twice).
+    """
+
+    def __init__(self, scope: Scope, *, path: Path | None = None, now: float | None = None) -> None:
+        self.scope = scope
+        self.path = path
+        self.started_at = time.time() if now is None else now
+        self.own: dict[str, int] = {}  # cap window id → credits this process charged
+        self._seed: dict[str, int] = {}
+
+    def _figures(self, now: float) -> tuple[list[Cap], dict[str, int]]:
+        from kimrel_cli.usage import ledger
+
+        try:
+            caps = applicable(load(self.path).caps, self.scope)
+        except BudgetFileError:
+            return [], {}
+        if not caps:
+            return [], {}
+        try:
+            conn = ledger.open_readonly()
+        except ledger.LedgerError:
+            conn = None
+        try:
+            spent = spent_from_ledger(conn, caps, self.scope, now)
+            for cap in caps:
+                key = cap_key(cap, self.scope, now)
+                if key not in self._seed:
+                    seed = spent_from_ledger(conn, [cap], self.scope, now, until=self.started_at)
+                    self._seed[key] = seed.get(key, 0)
+                mine = self.own.get(f"{cap.kind}|{window_id(cap.kind, now)}", 0)
+                spent[key] = max(spent[key], self._seed[key] + mine)
+        except sqlite3.Error:
+            spent = {cap_key(cap, self.scope, now): 0 for cap in caps}
+        finally:
+            if conn is not None:
+                conn.close()
+        return caps, spent
+
+    def check(self, cost: int, now: float | None = None) -> None:
+        from kimrel_cli.errors import SpendLimitReached
+
+        now = time.time() if now is None else now
+        caps, spent = self._figures(now)
+        crossed = crossing(caps, self.scope, cost, spent, now)
+        if crossed is not None:
+            raise SpendLimitReached(
+                message(crossed, now),
+                hint=hint(crossed),
+                cap=cap_name(crossed.cap),
+                resets_at=crossed.resets_at,
+            )
+
+    def charged(self, cost: int, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        for kind in KINDS:
+            key = f"{kind}|{window_id(kind, now)}"
+            self.own[key] = self.own.get(key, 0) + cost
+
+    def left(self, now: float | None = None) -> tuple[str, int, int] | None:
+        """`tightest_left` for this process's scope, or None without caps."""
+        now = time.time() if now is None else now
+        caps, spent = self._figures(now)
+        return tightest_left(caps, self.scope, spent, now) if caps else None
