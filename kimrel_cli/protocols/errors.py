@@ -170,7 +170,11 @@ def _headers(exc: KimrelError) -> dict[str, str]:
 def anthropic_error(exc: KimrelError) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, body, extra headers) for an error answered before any stream byte."""
     status, kind = _anthropic_status_type(exc)
-    body = {"type": "error", "error": {"type": kind, "message": _anthropic_message(exc)}}
+    error: dict[str, Any] = {"type": kind, "message": _anthropic_message(exc)}
+    if isinstance(exc, SpendLimitReached):
+        # the one 429 Claude Code does not retry even with CLAUDE_CODE_RETRY_WATCHDOG on
+        error["details"] = {"error_code": "credits_required"}
+    body = {"type": "error", "error": error}
     return status, body, _headers(exc)
 
 

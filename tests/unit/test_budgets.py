@@ -193,3 +193,27 @@ def test_kimrel_chat_refuses_a_turn_past_a_cap_before_sending_it(sandbox):
         assert sum(1 for e in upstream.seen if e["method"] == "POST") == 2
     finally:
         sim.stop()
+
+
+def test_the_spend_limit_kind_in_each_protocol_says_stop_and_do_not_retry():
+    from kimrel_cli.errors import SpendLimitReached
+    from kimrel_cli.protocols.errors import ERROR_WIRE, ClientProtocol, responses_failure
+
+    exc = SpendLimitReached("spend limit reached (daily; resets 00:00 UTC): 2/2", hint="Raise it.")
+    status, body, headers = ERROR_WIRE[ClientProtocol.ANTHROPIC].answer(exc)
+    assert (status, headers) == (429, {"x-should-retry": "false"})
+    assert body["error"] == {
+        "type": "rate_limit_error",
+        "message": "spend limit reached (daily; resets 00:00 UTC): 2/2. Raise it.",
+        "details": {"error_code": "credits_required"},
+    }
+    status, body, headers = ERROR_WIRE[ClientProtocol.CHAT].answer(exc)
+    assert (status, headers["x-should-retry"]) == (429, "false")
+    assert body["error"]["type"] == "insufficient_quota"
+    assert body["error"]["code"] == "spend_limit_reached"
+    assert responses_failure(exc) == (
+        "invalid_prompt",
+        "spend limit reached (daily; resets 00:00 UTC): 2/2. Raise it.",
+    )
+    name, event = ERROR_WIRE[ClientProtocol.ANTHROPIC].stream_event(exc)
+    assert name == "error" and event["error"]["type"] == "rate_limit_error"
