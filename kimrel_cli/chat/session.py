@@ -59,6 +59,14 @@ class Session:
                 body["thinking"] = {"type": "enabled" if self.thinking else "disabled"}
         return body
 
+    def check_budget(self) -> None:
+        """Refuse a turn that would cross a spend cap (SpendLimitReached): nothing is sent."""
+        if self.budget is None:
+            from kimrel_cli.usage.budgets import Scope, SpendCheck
+
+            self.budget = SpendCheck(Scope(account=self.account))
+        self.budget.check(credits_for(self.model))
+
     def add_user(self, content: Any) -> None:
         self.messages.append({"role": "user", "content": content})
 
@@ -80,11 +88,7 @@ class Session:
     ) -> TurnResult:
         """Send the conversation and stream the answer; KeyboardInterrupt stops it (kept as partial)."""
         started = time.monotonic()
-        if self.budget is None:
-            from kimrel_cli.usage.budgets import Scope, SpendCheck
-
-            self.budget = SpendCheck(Scope(account=self.account))
-        self.budget.check(credits_for(self.model))  # SpendLimitReached: nothing is sent
+        self.check_budget()
         text: list[str] = []
         reasoning: list[str] = []
         usage: dict[str, Any] = {}

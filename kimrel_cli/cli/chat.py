@@ -84,6 +84,7 @@ def chat(
         raise KimrelError("nothing to ask", hint='Pass a question with -m "…" or pipe text in.')
     session.add_user(text)
     if as_json:
+        session.check_budget()
         print_json(client.chat(session.request()).data)
         return
     waiting_for = f"waiting for {session.model}…"

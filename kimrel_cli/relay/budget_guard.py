@@ -117,8 +117,7 @@ class BudgetGuard:
         self._charged: dict[str, int] = {}
         self._reserved: dict[str, int] = {}
         self._warned: set[str] = set()
-        self._conn: sqlite3.Connection | None = None
-        self._ledger_missing = False
+        self._ledger_missing = False  # no ledger when last read: nothing before start to seed
 
     # ---- the file ------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -139,30 +138,38 @@ class BudgetGuard:
         self._ledger_missing = False
 
     # ---- the ledger ----------------------------------------------------------------------
-    def _ledger(self) -> sqlite3.Connection | None:
-        from kimrel_cli.usage import ledger
-
-        if self._conn is None and not self._ledger_missing:
-            try:
-                self._conn = ledger.open_readonly(self.ledger_path)
-            except ledger.LedgerError as exc:
-                self.on_warning(f"budgets: usage ledger not read ({exc})")
-                self._conn = None
-            self._ledger_missing = self._conn is None
-        return self._conn
-
     def _seeded(self, key: str, cap: bud.Cap, scope: bud.Scope, now: float) -> int:
+        """The ledger's credits for a cap from before this relay started; read once per key.
+
+        Each read opens the ledger read-only and closes it (a few per cap window), so the guard
+        holds no connection and any thread (the dashboard's) may call `snapshot`.
+        """
         if key not in self._seed:
-            conn = self._ledger()
+            from kimrel_cli.usage import ledger
+
             value = 0
-            if conn is not None:
+            if not self._ledger_missing:
+                conn = None
                 try:
-                    found = bud.spent_from_ledger(conn, [cap], scope, now, until=self.started_at)
-                    value = found.get(key, 0)
-                except sqlite3.Error as exc:
-                    self.on_warning(f"budgets: usage ledger not read ({exc})")
+                    conn = ledger.open_readonly(self.ledger_path)
+                    self._ledger_missing = conn is None
+                    if conn is not None:
+                        found = bud.spent_from_ledger(
+                            conn, [cap], scope, now, until=self.started_at
+                        )
+                        value = found.get(key, 0)
+                except (ledger.LedgerError, sqlite3.Error) as exc:
+                    self._warn_once(f"budgets: usage ledger not read ({exc})")
+                finally:
+                    if conn is not None:
+                        conn.close()
             self._seed[key] = value
         return self._seed[key]
+
+    def _warn_once(self, text: str) -> None:
+        if text not in self._warned:
+            self._warned.add(text)
+            self.on_warning(text)
 
     # ---- usage keys: what this relay charged, by window and subject ------------------------
     @staticmethod
@@ -297,9 +304,3 @@ class BudgetGuard:
                 )
                 rows.append(status.as_dict())
         return {"caps": rows, "overshoot": self.overshoot, "file_error": self.file_error}
-
-    def close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.close()
-            self._conn = None

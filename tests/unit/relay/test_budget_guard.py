@@ -283,3 +283,19 @@ def test_a_broken_budget_file_keeps_the_caps_it_had_and_says_so(stack):
     assert _message(stack).status_code == 429  # a typo never lifts a cap
     assert "budgets not reloaded" in stack.log()
     assert stack.relay.ctx.budgets.snapshot()["file_error"]
+
+
+def test_billing_past_a_cap_is_reported_as_overshoot(sandbox):
+    from kimrel_cli.relay.budget_guard import BudgetGuard
+
+    warnings: list[str] = []
+    _set(bud.new_cap("daily", 10))
+    guard = BudgetGuard(on_warning=warnings.append)
+    in_flight = guard.reserve({"model": "kimi-k2.6"}, None)  # 3 credits, reserved under 10
+    _set(bud.new_cap("daily", 1))  # the cap is lowered while the request is in flight
+    guard.refresh()
+    in_flight.commit()
+    assert guard.snapshot()["overshoot"] == 2
+    assert warnings == [
+        "budget overshoot: daily cap of 1 exceeded by 2 credits (3/1 used by all accounts)"
+    ]
