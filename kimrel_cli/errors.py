@@ -13,7 +13,8 @@ KimrelError                  .message (what happened), .hint (what to do), .code
 │   ├── RateLimited          429 (.retry_after seconds)
 │   ├── BadRequest           400 and other 4xx (context_length_exceeded, encoded_image_too_large, …)
 │   └── ServerError          5xx
-└── UpstreamUnavailable      connect error, timeout, broken or non-JSON answer (.timeout)
+├── UpstreamUnavailable      connect error, timeout, broken or non-JSON answer (.timeout)
+└── SpendLimitReached        a budget cap (`kimrel budget`) would be crossed: nothing was sent
 ```
 
 Third-party exceptions are translated into these where they happen; `cli/app.py` is the one
@@ -153,3 +154,26 @@ class UpstreamUnavailable(KimrelError):
     ) -> None:
         super().__init__(message, hint=hint, code=code)
         self.timeout = timeout
+
+
+class SpendLimitReached(KimrelError):
+    """A request would cross a spending cap (usage/budgets.py); it was not sent upstream.
+
+    The message begins "spend limit reached" and names the cap and when it resets; clients are
+    told not to retry (it will not pass before the reset or a raised cap).
+    """
+
+    code = "spend-limit"
+    final = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        cap: str | None = None,
+        resets_at: float | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.cap = cap
+        self.resets_at = resets_at

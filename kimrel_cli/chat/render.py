@@ -102,6 +102,9 @@ def footer(result: TurnResult, model: str) -> Any:
         note = " · interrupted" + (" (not charged)" if result.credits_charged == 0 else "")
     else:
         note = " · cut at max tokens" if result.finish_reason == "length" else ""
+    if result.budget_left is not None:  # the tightest spend cap (kimrel budget)
+        name, budget_left, limit = result.budget_left
+        note += f" · {name} budget {number(budget_left)}/{number(limit)} left"
     return Text(
         f"{model} · {tokens} · {result.latency:.1f} s · {charged} · {left}{note}", style="dim"
     )

@@ -28,6 +28,7 @@ class TurnResult:
     latency: float
     interrupted: bool = False
     finish_reason: str | None = None
+    budget_left: tuple[str, int, int] | None = None  # (cap, left, limit): the tightest cap
 
 
 @dataclass
@@ -43,6 +44,8 @@ class Session:
     turns: int = 0
     last_credits: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    account: str | None = None  # for spend caps (usage/budgets.py)
+    budget: Any = None  # budgets.SpendCheck, made on the first turn
 
     def request(self) -> dict[str, Any]:
         messages = (
@@ -55,6 +58,14 @@ class Session:
             if info.thinking == "switchable":
                 body["thinking"] = {"type": "enabled" if self.thinking else "disabled"}
         return body
+
+    def check_budget(self) -> None:
+        """Refuse a turn that would cross a spend cap (SpendLimitReached): nothing is sent."""
+        if self.budget is None:
+            from kimrel_cli.usage.budgets import Scope, SpendCheck
+
+            self.budget = SpendCheck(Scope(account=self.account))
+        self.budget.check(credits_for(self.model))
 
     def add_user(self, content: Any) -> None:
         self.messages.append({"role": "user", "content": content})
@@ -77,6 +88,7 @@ class Session:
     ) -> TurnResult:
         """Send the conversation and stream the answer; KeyboardInterrupt stops it (kept as partial)."""
         started = time.monotonic()
+        self.check_budget()
         text: list[str] = []
         reasoning: list[str] = []
         usage: dict[str, Any] = {}
@@ -124,6 +136,7 @@ class Session:
         self.tokens_in += int(usage.get("prompt_tokens") or 0)
         self.tokens_out += int(usage.get("completion_tokens") or 0)
         self.credits_spent += charged or 0
+        self.budget.charged(charged or 0)
         self.last_credits = credits_left if credits_left is not None else self.last_credits
         return TurnResult(
             text=answer,
@@ -135,6 +148,7 @@ class Session:
             latency=time.monotonic() - started,
             interrupted=interrupted,
             finish_reason=finish,
+            budget_left=self.budget.left(),
         )
 
     def _balance_now(self) -> int | None:

@@ -178,6 +178,7 @@ def _register_all() -> None:
     from kimrel_cli.cli import (
         accounts,
         auth,
+        budget,
         chat,
         config,
         launch,
@@ -188,7 +189,19 @@ def _register_all() -> None:
         usage,
     )
 
-    for module in (auth, accounts, config, models, setup, serve, launch, chat, simulate, usage):
+    for module in (
+        auth,
+        accounts,
+        config,
+        models,
+        setup,
+        serve,
+        launch,
+        chat,
+        simulate,
+        usage,
+        budget,
+    ):
         module.register(app)
 
 

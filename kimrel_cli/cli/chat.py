@@ -66,6 +66,7 @@ def chat(
     session = Session(
         client=client, model=model or settings.default_model, system=system, thinking=thinking
     )
+    session.account = None if simulate else resolved.account  # spend caps per account
 
     piped = not sys.stdin.isatty()
     if message is None and not piped:
@@ -83,6 +84,7 @@ def chat(
         raise KimrelError("nothing to ask", hint='Pass a question with -m "…" or pipe text in.')
     session.add_user(text)
     if as_json:
+        session.check_budget()
         print_json(client.chat(session.request()).data)
         return
     waiting_for = f"waiting for {session.model}…"

@@ -13,6 +13,11 @@ Chosen for what each client renders (docs/relay.md "Errors and retries"):
   reads as "Failed to authenticate · Please run /login").
 - Context overflow starts "prompt is too long: N tokens > M maximum", the words that make Claude
   Code say "Prompt is too long" and compact; in Responses it is `context_length_exceeded`.
+- A spend cap (`kimrel budget`) is the "spend_limit" kind: 429 with `x-should-retry: false`,
+  the message beginning "spend limit reached" as is (no "kimrel:" prefix), Anthropic
+  `rate_limit_error`, OpenAI `insufficient_quota`/`spend_limit_reached`, Responses
+  `invalid_prompt` (Codex prints it and stops; its `insufficient_quota` handling would print
+  its own fixed "Quota exceeded" text instead).
 - Retries happen once, in the hosted client. An error it gave up on (`final`) or that no retry
   can fix carries `x-should-retry: false` (Claude Code and the SDKs obey it), is never an
   Anthropic `overloaded_error` (Claude Code retries those whatever the header says), and ends a
@@ -36,6 +41,7 @@ from kimrel_cli.errors import (
     PermissionDenied,
     RateLimited,
     ServerError,
+    SpendLimitReached,
     UpstreamError,
     UpstreamUnavailable,
 )
@@ -91,6 +97,12 @@ def user_text(exc: KimrelError, *, hint: bool = True) -> str:
     return "kimrel: " + text
 
 
+def spend_limit_text(exc: KimrelError) -> str:
+    """A spend-limit refusal as clients show it: "spend limit reached (…): …. Raise it with …"."""
+    text = exc.message.rstrip(".") + "."
+    return text + (" " + exc.hint.rstrip(".") + "." if exc.hint else "")
+
+
 def prompt_too_long_text(exc: KimrelError) -> str:
     """Anthropic's words for a context overflow, with the token counts when the API gave them."""
     numbers = [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", exc.message)]
@@ -103,6 +115,8 @@ def prompt_too_long_text(exc: KimrelError) -> str:
 
 
 def _anthropic_status_type(exc: KimrelError) -> tuple[int, str]:
+    if isinstance(exc, SpendLimitReached):
+        return 429, "rate_limit_error"
     if isinstance(exc, UpstreamUnavailable):
         return (504, "timeout_error") if exc.timeout else (502, "api_error")
     if isinstance(exc, InvalidKey):
@@ -133,6 +147,8 @@ def _anthropic_status_type(exc: KimrelError) -> tuple[int, str]:
 def _anthropic_message(exc: KimrelError) -> str:
     if _context_overflow(exc):
         return prompt_too_long_text(exc)
+    if isinstance(exc, SpendLimitReached):
+        return spend_limit_text(exc)
     # Claude Code adds its own "server-side issue, try again" to every 5xx; a connection failure
     # keeps kimrel's hint (check the network or the base URL)
     server_side = isinstance(exc, ServerError) or (
@@ -154,7 +170,11 @@ def _headers(exc: KimrelError) -> dict[str, str]:
 def anthropic_error(exc: KimrelError) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, body, extra headers) for an error answered before any stream byte."""
     status, kind = _anthropic_status_type(exc)
-    body = {"type": "error", "error": {"type": kind, "message": _anthropic_message(exc)}}
+    error: dict[str, Any] = {"type": kind, "message": _anthropic_message(exc)}
+    if isinstance(exc, SpendLimitReached):
+        # the one 429 Claude Code does not retry even with CLAUDE_CODE_RETRY_WATCHDOG on
+        error["details"] = {"error_code": "credits_required"}
+    body = {"type": "error", "error": error}
     return status, body, _headers(exc)
 
 
@@ -166,6 +186,8 @@ def anthropic_error_event(exc: KimrelError) -> Event:
 
 def _openai_status_type_code(exc: KimrelError) -> tuple[int, str, str | None]:
     code = getattr(exc, "wire_code", None)
+    if isinstance(exc, SpendLimitReached):
+        return 429, "insufficient_quota", "spend_limit_reached"
     if isinstance(exc, UpstreamUnavailable):
         return (
             (504, "server_error", "timeout")
@@ -199,7 +221,8 @@ def _openai_status_type_code(exc: KimrelError) -> tuple[int, str, str | None]:
 def openai_error(exc: KimrelError) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, body, extra headers) in OpenAI's error shape."""
     status, kind, code = _openai_status_type_code(exc)
-    body = {"error": {"message": user_text(exc), "type": kind, "code": code, "param": None}}
+    text = spend_limit_text(exc) if isinstance(exc, SpendLimitReached) else user_text(exc)
+    body = {"error": {"message": text, "type": kind, "code": code, "param": None}}
     return status, body, _headers(exc)
 
 
@@ -218,6 +241,8 @@ def responses_failure(exc: KimrelError) -> tuple[str, str]:
     text = user_text(exc)
     if _context_overflow(exc):
         return "context_length_exceeded", text
+    if isinstance(exc, SpendLimitReached):
+        return "invalid_prompt", spend_limit_text(exc)
     if not client_may_retry(exc):
         return "invalid_prompt", text
     if isinstance(exc, RateLimited):

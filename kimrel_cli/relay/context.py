@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from kimrel_cli.hosted.client import AsyncClient, RawStream, Result
+    from kimrel_cli.relay.budget_guard import BudgetGuard
     from kimrel_cli.relay.dashboard import RequestLog
 
 # Request headers a client may send that the relay passes upstream. Nothing else from the
@@ -108,6 +109,16 @@ class RelayContext:
     streams: set[Any] = field(default_factory=set)  # RelayStreams in flight (forward.py)
     stopping: bool = False
     image_client: Any = None  # the one httpx client for image fetches (relay/images.py)
+    budgets: BudgetGuard = field(default=None)  # type: ignore[assignment]  # spend caps
+
+    def __post_init__(self) -> None:
+        if self.budgets is None:
+            from kimrel_cli.relay.budget_guard import BudgetGuard
+
+            self.budgets = BudgetGuard(
+                account=self.config.account,
+                on_warning=lambda text: self.log.message(text, level="warning"),
+            )
 
     def stop_streams(self) -> int:
         """Relay shutdown: end every stream in flight with an error event; returns how many."""
@@ -157,20 +168,25 @@ class RelayContext:
     ) -> AsyncIterator[RawStream]:
         """An upstream SSE stream (retries happen before it is entered); counted in stats."""
         sent = time.monotonic()
-        async with self.upstream.open_stream(path, body, headers=headers) as raw:
-            self.stats.streams_opened += 1
-            self.note_rate(getattr(raw, "rate", None), sent)
-            try:
-                yield raw
-            finally:
-                self.stats.streams_closed += 1
+        bill = self.budgets.reserve(body, REQUEST_ATTRIBUTION.get())  # spend caps: may refuse
+        try:
+            async with self.upstream.open_stream(path, body, headers=headers) as raw:
+                self.stats.streams_opened += 1
+                self.note_rate(getattr(raw, "rate", None), sent)
+                try:
+                    yield bill.watch(raw)
+                finally:
+                    self.stats.streams_closed += 1
+        finally:
+            bill.settle()  # billed when the stream delivered its end, else released
 
     async def call(
         self, path: str, body: dict[str, Any], headers: Mapping[str, str] | None = None
     ) -> Result:
         """A non-streaming upstream POST, with the client's safe retries."""
         sent = time.monotonic()
-        result = await self.upstream.request("POST", path, body, headers=headers)
+        with self.budgets.hold(body, REQUEST_ATTRIBUTION.get()):  # spend caps: may refuse
+            result = await self.upstream.request("POST", path, body, headers=headers)
         self.note_rate(result.rate, sent)
         return result
 
