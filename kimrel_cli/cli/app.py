@@ -185,9 +185,21 @@ def _register_all() -> None:
         serve,
         setup,
         simulate,
+        statusline,
     )
 
-    for module in (auth, accounts, config, models, setup, serve, launch, chat, simulate):
+    for module in (
+        auth,
+        accounts,
+        config,
+        models,
+        setup,
+        serve,
+        launch,
+        chat,
+        simulate,
+        statusline,
+    ):
         module.register(app)
 
 

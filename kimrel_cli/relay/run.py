@@ -244,6 +244,9 @@ def run_relay(
         token=config.token,
     )
     relay_state.write_state(state)
+    from kimrel_cli.relay.status_writer import StatusWriter
+
+    status = StatusWriter(ctx, url).start()  # relay-status.json, for `kimrel statusline`
     _announce(log, mode, url, ctx, balance)
     if notice is not None:
         log.message(notice, level="warning")
@@ -273,6 +276,7 @@ def run_relay(
         if previous_hup is not None:
             signal.signal(signal.SIGHUP, previous_hup)
         relay_state.clear_state(os.getpid())
+        status.stop()
         aborted = sum(stopped)
         log.message(
             "relay stopped"

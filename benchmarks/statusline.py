@@ -1,0 +1,122 @@
+"""`kimrel statusline` wall time from process start, against `python3 -c pass`, in one run.
+
+    python3 benchmarks/statusline.py [--n 40] [--rows 20000]
+
+Sets up what a real refresh reads, in a temporary state dir: a usage ledger of `--rows` rows
+(one Claude Code session among many), a fresh relay status file naming a live pid, and the
+captured Claude Code 2.1.197 stdin (tests/fixtures/claude_code_statusline_stdin.json). Then
+times each command from fork to exit (median and p95 of `--n` runs, after 3 warm-up runs):
+
+- `python3 -c pass` (the python3 on PATH) and this interpreter's `-c pass` and `-S -c pass`:
+  the floor any Python command pays here;
+- the `kimrel-statusline` console script beside this interpreter;
+- the form `kimrel setup claude-code --statusline` installs: `python -S …/statusline.py
+  --state-dir DIR` (no site-packages scan: on this machine a `.pth` in site-packages imports
+  certifi at every start, which alone costs more than the rest of the status line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "claude_code_statusline_stdin.json"
+
+
+def prepare(state: Path, rows: int) -> None:
+    import json
+
+    from kimrel_cli.usage import ledger, relay_status
+
+    data = json.loads(FIXTURE.read_text())
+    conn = ledger.open_ledger(state / ledger.FILE_NAME)
+    now = time.time()
+    ledger.insert_rows(
+        conn,
+        (
+            ledger.UsageRow(
+                ts=now - i,
+                protocol="anthropic",
+                client="claude-code",
+                status=200,
+                stream=True,
+                credits_charged=2,
+                model="kimi-k2.5",
+                session_id=data["session_id"] if i % 50 == 0 else f"other-{i % 97}",
+            )
+            for i in range(rows)
+        ),
+    )
+    conn.close()
+    relay_status.write_status(
+        {
+            "pid": os.getpid(),
+            "url": "http://127.0.0.1:8723",
+            "running": True,
+            "updated_at": now + 3600,  # stays fresh for the whole run
+            "credits_remaining": 997,
+            "routing": {"main_model": "kimi-k2.5", "small_model": "kimi-k2", "aliases": {}},
+        },
+        state / relay_status.FILE_NAME,
+    )
+
+
+def time_command(argv: list[str], stdin: bytes, env: dict[str, str], n: int) -> list[float]:
+    times: list[float] = []
+    for i in range(n + 3):
+        started = time.perf_counter()
+        proc = subprocess.run(argv, input=stdin, capture_output=True, env=env, check=False)
+        elapsed = (time.perf_counter() - started) * 1000.0
+        if proc.returncode != 0:
+            raise SystemExit(f"{argv} failed: {proc.stderr.decode()}")
+        if i >= 3:
+            times.append(elapsed)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=40)
+    parser.add_argument("--rows", type=int, default=20_000)
+    args = parser.parse_args()
+    stdin = FIXTURE.read_bytes()
+    script = Path(sys.executable).parent / "kimrel-statusline"
+    module = ROOT / "kimrel_cli" / "statusline.py"
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp) / "state"
+        prepare(state, args.rows)
+        env = {**os.environ, "KIMREL_STATE_DIR": str(state)}
+        commands: list[tuple[str, list[str]]] = [
+            ("python3 -c pass", [shutil.which("python3") or "python3", "-c", "pass"]),
+            ("python -c pass", [sys.executable, "-c", "pass"]),
+            ("python -S -c pass", [sys.executable, "-S", "-c", "pass"]),
+        ]
+        if script.exists():
+            commands.append(("kimrel-statusline (console script)", [str(script)]))
+        commands.append(
+            (
+                "python -S statusline.py (installed)",
+                [sys.executable, "-S", str(module), "--state-dir", str(state)],
+            )
+        )
+        line = subprocess.run(
+            commands[-1][1], input=stdin, capture_output=True, env=env, check=True
+        ).stdout.decode()
+        print(f"output: {line.strip()}")
+        print(f"{'command':40} {'median ms':>10} {'p95 ms':>8}   (n={args.n}, {args.rows} rows)")
+        for name, argv in commands:
+            times = sorted(time_command(argv, stdin, env, args.n))
+            p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
+            print(f"{name:40} {statistics.median(times):10.1f} {p95:8.1f}")
+
+
+if __name__ == "__main__":
+    main()
