@@ -10,7 +10,7 @@ times each command from fork to exit (median and p95 of `--n` runs, after 3 warm
 - `python3 -c pass` (the python3 on PATH) and this interpreter's `-c pass` and `-S -c pass`:
   the floor any Python command pays here;
 - the `kimrel-statusline` console script beside this interpreter;
-- the form `kimrel setup claude-code --statusline` installs: `python -S …/statusline.py
+- the form `kimrel setup claude-code --statusline` installs: `python -S …/statusline/__main__.py
   --state-dir DIR` (no site-packages scan: on this machine a `.pth` in site-packages imports
   certifi at every start, which alone costs more than the rest of the status line).
 """
@@ -34,6 +34,7 @@ FIXTURE = ROOT / "tests" / "fixtures" / "claude_code_statusline_stdin.json"
 def prepare(state: Path, rows: int) -> None:
     import json
 
+    from kimrel_cli.catalogue import MODELS
     from kimrel_cli.usage import ledger, relay_status
 
     data = json.loads(FIXTURE.read_text())
@@ -63,23 +64,40 @@ def prepare(state: Path, rows: int) -> None:
             "running": True,
             "updated_at": now + 3600,  # stays fresh for the whole run
             "credits_remaining": 997,
-            "routing": {"main_model": "kimi-k2.5", "small_model": "kimi-k2", "aliases": {}},
+            "routing": {  # as relay/status_writer.py writes it
+                "main_model": "kimi-k2.5",
+                "small_model": "kimi-k2",
+                "aliases": {},
+                "limits": {},
+                "windows": {model: info.context_window for model, info in MODELS.items()},
+            },
         },
         state / relay_status.FILE_NAME,
     )
 
 
-def time_command(argv: list[str], stdin: bytes, env: dict[str, str], n: int) -> list[float]:
-    times: list[float] = []
+def time_command(
+    argv: list[str], stdin: bytes, env: dict[str, str], n: int
+) -> tuple[list[float], list[float]]:
+    """(wall ms, CPU ms = user + system of the child) of `n` runs after 3 warm-up runs."""
+    import resource
+
+    walls: list[float] = []
+    cpus: list[float] = []
     for i in range(n + 3):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.run(argv, input=stdin, capture_output=True, env=env, check=False)
         elapsed = (time.perf_counter() - started) * 1000.0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:
             raise SystemExit(f"{argv} failed: {proc.stderr.decode()}")
         if i >= 3:
-            times.append(elapsed)
-    return times
+            walls.append(elapsed)
+            cpus.append(
+                (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000.0
+            )
+    return walls, cpus
 
 
 def main() -> None:
@@ -89,7 +107,7 @@ def main() -> None:
     args = parser.parse_args()
     stdin = FIXTURE.read_bytes()
     script = Path(sys.executable).parent / "kimrel-statusline"
-    module = ROOT / "kimrel_cli" / "statusline.py"
+    module = ROOT / "kimrel_cli" / "statusline" / "__main__.py"
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "state"
         prepare(state, args.rows)
@@ -103,7 +121,7 @@ def main() -> None:
             commands.append(("kimrel-statusline (console script)", [str(script)]))
         commands.append(
             (
-                "python -S statusline.py (installed)",
+                "python -S statusline/__main__.py (setup)",
                 [sys.executable, "-S", str(module), "--state-dir", str(state)],
             )
         )
@@ -111,11 +129,19 @@ def main() -> None:
             commands[-1][1], input=stdin, capture_output=True, env=env, check=True
         ).stdout.decode()
         print(f"output: {line.strip()}")
-        print(f"{'command':40} {'median ms':>10} {'p95 ms':>8}   (n={args.n}, {args.rows} rows)")
+        print(f"n={args.n} runs each, ledger of {args.rows} rows, load average {os.getloadavg()}")
+        print(
+            f"{'command':38} {'wall median':>11} {'wall p95':>9} {'wall min':>9} {'CPU median':>11}"
+        )
         for name, argv in commands:
-            times = sorted(time_command(argv, stdin, env, args.n))
-            p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
-            print(f"{name:40} {statistics.median(times):10.1f} {p95:8.1f}")
+            walls, cpus = time_command(argv, stdin, env, args.n)
+            walls.sort()
+            p95 = walls[min(len(walls) - 1, int(len(walls) * 0.95))]
+            print(
+                f"{name:38} {statistics.median(walls):11.1f} {p95:9.1f} {walls[0]:9.1f} "
+                f"{statistics.median(cpus):11.1f}"
+            )
+        print("(milliseconds, from fork to exit)")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def statusline(
       kimrel statusline < claude-code-stdin.json\n
       kimrel setup claude-code --statusline   (installs the faster form for Claude Code)
     """
-    from kimrel_cli.statusline import main
+    from kimrel_cli.statusline.line import main
 
     argv = (["--state-dir", state_dir] if state_dir else []) + (["--chain", chain] if chain else [])
     raise typer.Exit(main(argv))

@@ -188,10 +188,11 @@ def helper_program(value: object) -> str | None:
 
 
 def statusline_command(python: str, module: str, state_dir: str) -> str:
-    """The status line command setup installs: `python -S …/statusline.py --state-dir DIR`.
+    """The status line command setup installs:
+    `python -S …/kimrel_cli/statusline/__main__.py --state-dir DIR`.
 
     `-S` skips site-packages (and any `.pth` there that imports something at every start);
-    statusline.py imports kimrel_cli from beside itself and needs nothing else. The state dir
+    the launcher imports kimrel_cli from beside itself and needs nothing else. The state dir
     is passed because platformdirs (a site package) is out of reach under `-S`.
     """
     import shlex
@@ -211,7 +212,9 @@ def is_our_statusline(command: object) -> bool:
         name = Path(word).name
         if name in ("kimrel-statusline", "kimrel-statusline.exe"):
             return True
-        if word.replace("\\", "/").endswith("kimrel_cli/statusline.py"):
+        if word.replace("\\", "/").endswith(
+            ("kimrel_cli/statusline/__main__.py", "kimrel_cli/statusline.py")
+        ):
             return True
         if words[index : index + 2] in (["-m", "kimrel_cli.statusline"],) or (
             name in ("kimrel", "kimrel.exe") and words[index + 1 : index + 2] == ["statusline"]
@@ -354,7 +357,7 @@ def _installed_statusline() -> str:
     import kimrel_cli
     from kimrel_cli import paths
 
-    module = Path(kimrel_cli.__file__).resolve().parent / "statusline.py"
+    module = Path(kimrel_cli.__file__).resolve().parent / "statusline" / "__main__.py"
     return statusline_command(sys.executable, str(module), str(paths.state_dir()))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,15 +17,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from kimrel_cli import statusline
 from kimrel_cli.catalogue import MODELS, get_model, resolve_alias
 from kimrel_cli.cli.app import app
-from kimrel_cli.usage import ledger, relay_status
+from kimrel_cli.statusline import line as statusline
+from kimrel_cli.usage import ledger, ledger_read, relay_status
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "claude_code_statusline_stdin.json"
 STDIN = FIXTURE.read_bytes()
 SESSION = json.loads(STDIN)["session_id"]
-MODULE = Path(statusline.__file__)
+MODULE = Path(statusline.__file__).with_name("__main__.py")  # the launcher setup installs
 
 
 @pytest.fixture
@@ -81,9 +82,9 @@ def run(*args: str, stdin: bytes = STDIN, fast: bool = False) -> subprocess.Comp
     argv = (
         [sys.executable, "-S", str(MODULE), *args]
         if fast
-        else [sys.executable, "-c", "from kimrel_cli.statusline import main; main()", *args]
+        else [sys.executable, "-m", "kimrel_cli.statusline", *args]
     )
-    env = {**os.environ, "PYTHONPATH": str(MODULE.parents[1])}  # this checkout's kimrel_cli
+    env = {**os.environ, "PYTHONPATH": str(MODULE.parents[2])}  # this checkout's kimrel_cli
     return subprocess.run(argv, input=stdin, capture_output=True, timeout=20, check=False, env=env)
 
 
@@ -246,9 +247,53 @@ def test_pacing_words_of_the_pacer_itself_win():
     assert statusline.pacing_text(["odd"], 0.0) is None
 
 
-def test_the_ledger_file_name_is_the_ledgers():
-    path = os.path.join("x", "usage.sqlite3")
-    assert Path(path).name == ledger.FILE_NAME
+def test_the_light_ledger_reader_agrees_with_the_ledger(state):
+    assert (ledger_read.FILE_NAME, ledger_read.SCHEMA_VERSION) == (
+        ledger.FILE_NAME,
+        ledger.SCHEMA_VERSION,
+    )
+    path = state / ledger.FILE_NAME
+    assert ledger.open_readonly(path) is None and ledger_read.open_readonly(str(path)) is None
+    sqlite3.connect(path).close()  # an empty file: schema 0
+    assert ledger.open_readonly(path) is None and ledger_read.open_readonly(str(path)) is None
+    path.unlink()
+    fill_ledger(state, {SESSION: [1, 2], "b": [4], None: [8]})
+    full, light = ledger.open_readonly(path), ledger_read.open_readonly(str(path))
+    assert full is not None and light is not None
+    for session in (SESSION, "b", "nobody"):
+        assert ledger_read.session_spent(light, session) == ledger.spent(full, session_id=session)
+    full.close()
+    light.close()
+    newer = sqlite3.connect(path)
+    newer.execute(f"PRAGMA user_version = {ledger.SCHEMA_VERSION + 1}")
+    newer.close()
+    with pytest.raises(ledger.LedgerError):
+        ledger.open_readonly(path)
+    with pytest.raises(ledger_read.LedgerUnreadable):
+        ledger_read.open_readonly(str(path))
+    path.write_bytes(b"garbage" * 1000)
+    with pytest.raises(ledger.LedgerError):
+        ledger.open_readonly(path)
+    with pytest.raises(ledger_read.LedgerUnreadable):
+        ledger_read.open_readonly(str(path))
+
+
+def test_the_status_line_imports_no_heavy_module(state):
+    """What makes it fast: none of these loads for a refresh with a live relay."""
+    fill_ledger(state, {SESSION: [1]})
+    write_status(state)
+    code = (
+        "import sys; from kimrel_cli.statusline import main; main(); "
+        "print(sorted(m for m in ('typing', 'pathlib', 'dataclasses', 'threading', 'tomllib', "
+        "'kimrel_cli.catalogue', 'kimrel_cli.usage.ledger', 'kimrel_cli.paths') "
+        "if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(MODULE.parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code], input=STDIN, capture_output=True, env=env, timeout=20
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().splitlines()[-1] == "[]"
 
 
 def test_chaining_runs_theirs_with_the_same_stdin_and_appends_ours(state, tmp_path):

@@ -40,7 +40,9 @@ def test_setup_installs_the_fast_entry_point_by_absolute_path(sandbox):
     line = json.loads(path.read_text())["statusLine"]
     assert line["type"] == "command"
     words = shlex.split(line["command"])
-    assert words[:2] == [sys.executable, "-S"] and words[2].endswith("kimrel_cli/statusline.py")
+    assert words[:2] == [sys.executable, "-S"] and words[2].endswith(
+        "kimrel_cli/statusline/__main__.py"
+    )
     assert Path(words[2]).is_file() and words[3:] == ["--state-dir", str(sandbox / "kimrel-state")]
     done = _run_status_line(line["command"])
     assert done.returncode == 0 and done.stderr == b""
@@ -110,6 +112,7 @@ def test_setup_status_reports_a_status_line_whose_kimrel_moved(sandbox):
 def test_which_commands_are_kimrels():
     ours = [
         "/v/bin/kimrel-statusline",
+        "/v/bin/python -S /v/lib/kimrel_cli/statusline/__main__.py --state-dir /s",
         "/v/bin/python -S /v/lib/kimrel_cli/statusline.py --state-dir /s",
         "python -m kimrel_cli.statusline",
         "kimrel statusline --chain 'x y'",

@@ -9,13 +9,15 @@ tests/fixtures/claude_code_statusline_stdin.json) and shows the first line print
 the model the relay routes the name to (settings' aliases, as the relay maps them), the context
 used against the Kimi model's real window, the balance and pacing state from the relay's status
 file (usage/relay_status.py), the credits this Claude Code session spent from the usage ledger
-(its rows carry the `x-claude-code-session-id` header, which equals the stdin's `session_id`),
+(its rows carry the `x-claude-code-session-id` header, which equals the stdin's `session_id`;
+read through usage/ledger_read.py, which is light),
 the budget left when budgets exist, and whether the relay is up. Never the network.
 
 Claude Code debounces at 300 ms and cancels a slow command, so this module is its own entry
-point (`kimrel-statusline`, or `python -S …/kimrel_cli/statusline.py`, the form setup installs:
-no site-packages to scan) and imports only the standard library, `usage/` and `catalogue`,
-all lazily. It never fails: whatever goes wrong, it prints one line and exits 0.
+point (`kimrel-statusline`, or `python -S …/kimrel_cli/statusline/__main__.py`, the form setup
+installs: no site-packages to scan, and a launcher small enough that compiling it costs
+nothing) and imports only the standard library and the light `usage/relay_status.py` and
+`usage/ledger_read.py` (`catalogue` only for a model name the relay's status file cannot map). It never fails: whatever goes wrong, it prints one line and exits 0.
 
 `--chain CMD` runs the user's own status line command with the same stdin first and prints its
 output with ours appended on its last line (`kimrel setup claude-code --statusline` keeps a
@@ -212,26 +214,26 @@ def route(requested: str | None, routing: Mapping[str, Any]) -> tuple[str | None
 
 
 def _session_spent(state_dir: str, session_id: str | None) -> tuple[int | None, bool]:
-    """(credits this session spent, whether the ledger could be read)."""
+    """(credits this session spent, whether the ledger could be read).
+
+    Through usage/ledger_read.py: ledger.py's `open_readonly` and `spent(session_id=…)` without
+    ledger.py's imports (dataclasses, pathlib, threading), which cost more than the rest here.
+    """
     if not session_id:
         return None, True
-    path = os.path.join(state_dir, "usage.sqlite3")  # ledger.FILE_NAME (a test checks)
-    if not os.path.exists(path):
-        return 0, True  # no ledger yet: nothing spent
     import sqlite3
-    from pathlib import Path
 
-    from kimrel_cli.usage import ledger
+    from kimrel_cli.usage import ledger_read
 
     try:
-        conn = ledger.open_readonly(Path(path))
+        conn = ledger_read.open_readonly(os.path.join(state_dir, ledger_read.FILE_NAME))
         if conn is None:
-            return 0, True
+            return 0, True  # no ledger yet: nothing spent
         try:
-            return ledger.spent(conn, session_id=session_id), True
+            return ledger_read.session_spent(conn, session_id), True
         finally:
             conn.close()
-    except (ledger.LedgerError, sqlite3.Error, OSError):
+    except (ledger_read.LedgerUnreadable, sqlite3.Error, OSError):
         return None, False
 
 
@@ -388,9 +390,3 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError):
         pass
     return 0
-
-
-if __name__ == "__main__":
-    if not __package__:  # `python -S …/kimrel_cli/statusline.py`: import kimrel_cli from beside it
-        sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    sys.exit(main())
