@@ -9,9 +9,10 @@ find it) and imports the real module, whose compiled form is cached.
 import os
 import sys
 
-if not __package__:
-    sys.path[0] = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if __name__ == "__main__":
+    if not __package__:
+        sys.path[0] = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from kimrel_cli.statusline.line import main
+    from kimrel_cli.statusline.line import main
 
-sys.exit(main())
+    sys.exit(main())

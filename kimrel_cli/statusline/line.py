@@ -9,15 +9,15 @@ tests/fixtures/claude_code_statusline_stdin.json) and shows the first line print
 the model the relay routes the name to (settings' aliases, as the relay maps them), the context
 used against the Kimi model's real window, the balance and pacing state from the relay's status
 file (usage/relay_status.py), the credits this Claude Code session spent from the usage ledger
-(its rows carry the `x-claude-code-session-id` header, which equals the stdin's `session_id`;
-read through usage/ledger_read.py, which is light),
+(its rows carry the `x-claude-code-session-id` header, which equals the stdin's `session_id`),
 the budget left when budgets exist, and whether the relay is up. Never the network.
 
 Claude Code debounces at 300 ms and cancels a slow command, so this module is its own entry
 point (`kimrel-statusline`, or `python -S …/kimrel_cli/statusline/__main__.py`, the form setup
 installs: no site-packages to scan, and a launcher small enough that compiling it costs
-nothing) and imports only the standard library and the light `usage/relay_status.py` and
-`usage/ledger_read.py` (`catalogue` only for a model name the relay's status file cannot map). It never fails: whatever goes wrong, it prints one line and exits 0.
+nothing). It imports only the standard library, `usage/relay_status.py` and
+`usage/ledger_read.py` (both light), and `catalogue` only for a model name the relay's status
+file cannot map. It never fails: whatever goes wrong, it prints one line and exits 0.
 
 `--chain CMD` runs the user's own status line command with the same stdin first and prints its
 output with ours appended on its last line (`kimrel setup claude-code --statusline` keeps a

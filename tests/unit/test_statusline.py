@@ -318,3 +318,28 @@ def test_a_chained_command_that_fails_or_hangs_leaves_ours(state):
 def test_help_prints_usage_and_exits_0():
     done = run("--help")
     assert done.returncode == 0 and done.stdout.startswith(b"usage: kimrel-statusline")
+
+
+def test_the_budget_phrase_comes_from_usage_budgets_when_it_exists(state, monkeypatch):
+    """The contract with usage/budgets.py (another change): `statusline_text(snapshot, *,
+    session_id, now)` → a short phrase or None; the snapshot is the relay's
+    `ctx.budgets.snapshot()` from the status file. A stand-in module shows the seam."""
+    import types
+
+    seen: list[tuple[object, object]] = []
+
+    def statusline_text(snapshot, *, session_id, now):
+        seen.append((snapshot, session_id))
+        return f"budget {snapshot['left']} left today"
+
+    module = types.ModuleType("kimrel_cli.usage.budgets")
+    module.statusline_text = statusline_text  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "kimrel_cli.usage.budgets", module)
+    write_status(state, budgets={"left": 120})
+    line = statusline.status_line(STDIN, str(state))
+    assert line == (
+        "kimi-k2.5 · ctx 23K/256K 9% · 997 credits · session 0 · budget 120 left today · relay up"
+    )
+    assert seen == [({"left": 120}, SESSION)]
+    module.statusline_text = lambda *a, **k: 1 / 0  # type: ignore[attr-defined]
+    assert "budget" not in statusline.status_line(STDIN, str(state)), "a failing helper is left out"
