@@ -27,7 +27,6 @@ status line it finds that way). `--state-dir DIR` names kimrel's state dir when
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -221,8 +220,6 @@ def _session_spent(state_dir: str, session_id: str | None) -> tuple[int | None, 
     """
     if not session_id:
         return None, True
-    import sqlite3
-
     from kimrel_cli.usage import ledger_read
 
     try:
@@ -233,7 +230,7 @@ def _session_spent(state_dir: str, session_id: str | None) -> tuple[int | None, 
             return ledger_read.session_spent(conn, session_id), True
         finally:
             conn.close()
-    except (ledger_read.LedgerUnreadable, sqlite3.Error, OSError):
+    except (ledger_read.LedgerUnreadable, ledger_read.Error, OSError):
         return None, False
 
 
@@ -258,8 +255,10 @@ def status_line(raw: bytes, state_dir: str, now: float | None = None) -> str:
     from kimrel_cli.usage import relay_status
 
     now = time.time() if now is None else now
+    from kimrel_cli.usage.lightjson import loads  # json.loads without importing json (and re)
+
     try:
-        data = json.loads(raw or b"{}")
+        data = loads(raw or b"{}")
     except ValueError:
         data = {}
     if not isinstance(data, dict):

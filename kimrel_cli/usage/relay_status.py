@@ -22,7 +22,6 @@ Fields (every one optional to a reader):
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -52,6 +51,7 @@ def status_path(state_dir: PathArg | None = None) -> Path:
 def write_status(data: Mapping[str, Any], path: PathArg | None = None) -> None:
     """Write the status atomically (temp file beside it, then rename), mode 0600."""
     import contextlib
+    import json
     from pathlib import Path
 
     from kimrel_cli.paths import make_private_dirs
@@ -74,10 +74,12 @@ def write_status(data: Mapping[str, Any], path: PathArg | None = None) -> None:
 
 def read_status(path: PathArg | None = None) -> dict[str, Any] | None:
     """The status as written, or None (missing, unreadable, not a JSON object)."""
+    from kimrel_cli.usage.lightjson import loads  # json's parser without json's imports
+
     try:
         path = status_path() if path is None else path
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        with open(path, "rb") as handle:
+            data = loads(handle.read())
     except (OSError, ValueError, ImportError):
         return None
     return data if isinstance(data, dict) else None

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from kimrel_cli.catalogue import MODELS, get_model, resolve_alias
 from kimrel_cli.cli.app import app
 from kimrel_cli.statusline import line as statusline
-from kimrel_cli.usage import ledger, ledger_read, relay_status
+from kimrel_cli.usage import ledger, ledger_read, lightjson, relay_status
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "claude_code_statusline_stdin.json"
 STDIN = FIXTURE.read_bytes()
@@ -285,8 +285,8 @@ def test_the_status_line_imports_no_heavy_module(state):
     code = (
         "import sys; from kimrel_cli.statusline import main; main(); "
         "print(sorted(m for m in ('typing', 'pathlib', 'dataclasses', 'threading', 'tomllib', "
-        "'kimrel_cli.catalogue', 'kimrel_cli.usage.ledger', 'kimrel_cli.paths') "
-        "if m in sys.modules))"
+        "'json', 're', 'enum', 'datetime', 'sqlite3', 'kimrel_cli.catalogue', "
+        "'kimrel_cli.usage.ledger', 'kimrel_cli.paths') if m in sys.modules))"
     )
     env = {**os.environ, "PYTHONPATH": str(MODULE.parents[2])}
     done = subprocess.run(
@@ -343,3 +343,30 @@ def test_the_budget_phrase_comes_from_usage_budgets_when_it_exists(state, monkey
     assert seen == [({"left": 120}, SESSION)]
     module.statusline_text = lambda *a, **k: 1 / 0  # type: ignore[attr-defined]
     assert "budget" not in statusline.status_line(STDIN, str(state)), "a failing helper is left out"
+
+
+JSON_CASES = [
+    b'{"a": [1, -2.5e3, null, true, false, "x\\u00e9\\n"], "b": {}}',
+    b"  \n[]\t ",
+    b'"just a string"',
+    b"\xef\xbb\xbf{}",
+    b"NaN",
+    b'{"big": 123456789012345678901234567890}',
+    '{"caf\u00e9": 1}'.encode(),
+]
+BAD_JSON = [b"", b"   ", b"{", b'{"a": 1} x', b"[1,]", b"{'a': 1}", b'"\x01"', b"\xff"]
+
+
+@pytest.mark.parametrize("data", JSON_CASES)
+def test_light_json_parses_as_json_does(data):
+    expected = json.loads(data)
+    got = lightjson.loads(data)
+    assert repr(got) == repr(expected)
+
+
+@pytest.mark.parametrize("data", BAD_JSON)
+def test_light_json_refuses_what_json_refuses(data):
+    with pytest.raises(ValueError):
+        json.loads(data)
+    with pytest.raises(ValueError):
+        lightjson.loads(data)

@@ -126,6 +126,8 @@ def test_kimrel_serve_keeps_the_status_file_and_marks_it_down_on_sigterm(sandbox
         assert status is not None and status["pid"] == proc.pid and status["url"] == started["url"]
         assert status["credits_remaining"] == started["balance"] == 1000
         assert relay_status.relay_up(status)
+        # serving (and so past installing its SIGTERM handler) before it is told to stop
+        assert loopback.get(started["url"] + "/health", timeout=10).status_code == 200
     finally:
         proc.terminate()
         proc.wait(10)
