@@ -108,6 +108,12 @@ def main() -> None:
     stdin = FIXTURE.read_bytes()
     script = Path(sys.executable).parent / "kimrel-statusline"
     module = ROOT / "kimrel_cli" / "statusline" / "__main__.py"
+    # pip compiles an installed package's .pyc files; here PYTHONDONTWRITEBYTECODE may be set,
+    # and then every start would compile kimrel_cli's modules again: compile them once, as
+    # an install does.
+    import compileall
+
+    compileall.compile_dir(ROOT / "kimrel_cli", quiet=1)
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "state"
         prepare(state, args.rows)
