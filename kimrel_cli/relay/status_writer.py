@@ -7,7 +7,9 @@ Nothing runs on the event loop: a route never waits for the disk, and a burst of
 at most one write per interval. `stop` writes the file once more with `running: false`.
 
 The pacing and budget state come from `ctx.pacer.snapshot()` and `ctx.budgets.snapshot()` when
-the context has them (JSON-able mappings); a snapshot that raises is left out of that write.
+the context has them (JSON-able mappings); a snapshot that raises is left out of that write. The
+pacer's `resets_in` is written as `resets_at` (epoch seconds), so a countdown alone does not
+make the file change four times a second.
 """
 
 from __future__ import annotations
@@ -36,6 +38,16 @@ def _snapshot_of(owner: Any, name: str) -> Any:
         return None
 
 
+def _steady(pacing: Any, now: float) -> Any:
+    """The pacer's `resets_in` (seconds from now, different at every look) as `resets_at` (epoch
+    seconds, whole): the same until the window changes, so it is not a change to write."""
+    if not isinstance(pacing, dict) or not isinstance(pacing.get("resets_in"), (int, float)):
+        return pacing
+    steady = {k: v for k, v in pacing.items() if k != "resets_in"}
+    steady["resets_at"] = round(now + pacing["resets_in"])
+    return steady
+
+
 class StatusWriter:
     """Writes `relay-status.json` for one relay: at start, on change, on heartbeat, at stop."""
 
@@ -61,8 +73,9 @@ class StatusWriter:
         self._last_at = float("-inf")
         self._warned = False
 
-    def payload(self) -> dict[str, Any]:
-        """What the file should say now, without `updated_at`."""
+    def payload(self, now: float | None = None) -> dict[str, Any]:
+        """What the file should say at `now` (epoch seconds), without `updated_at`."""
+        now = time.time() if now is None else now
         ctx = self.ctx
         settings = ctx.settings
         return {
@@ -83,7 +96,7 @@ class StatusWriter:
                     if (info := get_model(model, settings.limits)) is not None
                 },
             },
-            "pacing": _snapshot_of(ctx, "pacer"),
+            "pacing": _steady(_snapshot_of(ctx, "pacer"), now),
             "budgets": _snapshot_of(ctx, "budgets"),
         }
 
@@ -91,7 +104,7 @@ class StatusWriter:
         """Write if something changed or the heartbeat is due; True when it wrote."""
         now = time.time() if now is None else now
         try:
-            current = self.payload()
+            current = self.payload(now)
         except Exception:  # settings unreadable mid-reload: try again next tick
             return False
         if current == self._last and now - self._last_at < self.heartbeat:

@@ -234,20 +234,54 @@ def _session_spent(state_dir: str, session_id: str | None) -> tuple[int | None, 
         return None, False
 
 
-def _budget_text(snapshot: Any, session_id: str | None, now: float) -> str | None:
-    """The budget phrase from usage/budgets.py when it exists (`statusline_text`), else None."""
+def budget_text(snapshot: Any, session_id: str | None, project: str | None) -> str | None:
+    """ "daily budget 120/200 left": the applicable cap with the fewest credits left, from the
+    relay's `ctx.budgets.snapshot()` (`{"caps": [{name, kind, subject, cap, left, …}]}`).
+
+    A cap applies to this Claude Code session when it is the relay account's daily or monthly
+    cap, this session's cap (subject `session <id>`), or this project's (subject `project
+    <dir name>`, what `kimrel launch` sends as the project).
+    """
+    rows = snapshot.get("caps") if isinstance(snapshot, dict) else None
+    if not isinstance(rows, list):
+        return None
+    wanted = {f"session {session_id}" if session_id else None, f"project {project}"}
+    best: tuple[int, int, str] | None = None
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        left, cap, name = row.get("left"), row.get("cap"), row.get("name") or row.get("kind")
+        if not (isinstance(left, int) and isinstance(cap, int) and isinstance(name, str)):
+            continue
+        if row.get("kind") in ("daily", "monthly") or row.get("subject") in wanted:
+            best = min(best, (left, cap, name)) if best else (left, cap, name)
+    return _budget_phrase(*best) if best else None
+
+
+def _budget_phrase(left: int, cap: int, name: str) -> str:
+    return f"{name} budget {left:,}/{cap:,} left"
+
+
+def _budget_from_files(
+    account: Any, session_id: str | None, project: str | None, now: float
+) -> str | None:
+    """With no relay running: usage/budgets.py's `left_for` (budgets.json and the ledger), when
+    that module exists; slower (it imports more), so only when the relay cannot say."""
     try:
         from kimrel_cli.usage import budgets  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
+
+        scope = budgets.Scope(
+            account=account if isinstance(account, str) else None,
+            session_id=session_id,
+            project=project,
+        )
+        found = budgets.left_for(scope, now)
+    except Exception:  # no such module, no platformdirs under -S, an unreadable file
         return None
-    helper = getattr(budgets, "statusline_text", None)
-    if helper is None:
+    if not (isinstance(found, tuple) and len(found) == 3):
         return None
-    try:
-        text = helper(snapshot, session_id=session_id, now=now)
-    except Exception:
-        return None
-    return text if isinstance(text, str) and text else None
+    name, left, cap = found
+    return _budget_phrase(int(left), int(cap), str(name))
 
 
 def status_line(raw: bytes, state_dir: str, now: float | None = None) -> str:
@@ -277,6 +311,13 @@ def status_line(raw: bytes, state_dir: str, now: float | None = None) -> str:
         window = size if isinstance(size, int) and size > 0 else None
     session_id = data.get("session_id") if isinstance(data.get("session_id"), str) else None
     spent, ledger_ok = _session_spent(state_dir, session_id)
+    workspace = data.get("workspace")
+    project_dir = workspace.get("project_dir") if isinstance(workspace, dict) else None
+    project = os.path.basename(project_dir.rstrip("/")) if isinstance(project_dir, str) else None
+    if up:
+        budget = budget_text(status.get("budgets"), session_id, project or None)
+    else:
+        budget = _budget_from_files(status.get("account"), session_id, project or None, now)
     credits = status.get("credits_remaining")
     written = status.get("updated_at")
     return render(
@@ -287,7 +328,7 @@ def status_line(raw: bytes, state_dir: str, now: float | None = None) -> str:
         session_spent=spent,
         ledger_ok=ledger_ok,
         relay_up=up,
-        budget=_budget_text(status.get("budgets"), session_id, now),
+        budget=budget,
         pacing=pacing_text(
             status.get("pacing"), now, written if isinstance(written, (int, float)) else None
         ),

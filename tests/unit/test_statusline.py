@@ -320,28 +320,56 @@ def test_help_prints_usage_and_exits_0():
     assert done.returncode == 0 and done.stdout.startswith(b"usage: kimrel-statusline")
 
 
-def test_the_budget_phrase_comes_from_usage_budgets_when_it_exists(state, monkeypatch):
-    """The contract with usage/budgets.py (another change): `statusline_text(snapshot, *,
-    session_id, now)` → a short phrase or None; the snapshot is the relay's
-    `ctx.budgets.snapshot()` from the status file. A stand-in module shows the seam."""
+def _cap(name, kind, subject, cap, left):
+    return {"name": name, "kind": kind, "subject": subject, "cap": cap, "left": left}
+
+
+def test_the_tightest_applicable_budget_comes_from_the_relays_snapshot(state):
+    """`ctx.budgets.snapshot()` as the budget guard writes it: every cap and subject it saw."""
+    caps = [
+        _cap("monthly", "monthly", "account work", 3000, 2000),
+        _cap("session", "session", "session someone-else", 50, 1),
+        _cap("daily", "daily", "account work", 200, 120),
+        _cap("session", "session", f"session {SESSION}", 100, 130 - 30),
+        _cap("project other", "project", "project other", 10, 0),
+    ]
+    write_status(state, budgets={"caps": caps, "overshoot": 0, "file_error": None})
+    assert statusline.status_line(STDIN, str(state)) == (
+        "kimi-k2.5 · ctx 23K/256K 9% · 997 credits · session 0 · session budget 100/100 left"
+        " · relay up"
+    )
+    caps.append(_cap("project project", "project", "project project", 500, 20))
+    write_status(state, budgets={"caps": caps})
+    assert "· project project budget 20/500 left ·" in statusline.status_line(STDIN, str(state))
+
+
+def test_with_the_relay_down_the_budget_comes_from_usage_budgets_left_for(state, monkeypatch):
+    """The contract with usage/budgets.py: `left_for(Scope(account=, session_id=, project=),
+    now) -> (cap name, credits left, limit) | None`. A stand-in module shows the seam."""
     import types
+    from dataclasses import dataclass
 
-    seen: list[tuple[object, object]] = []
+    @dataclass(frozen=True)
+    class Scope:
+        account: str | None = None
+        session_id: str | None = None
+        project: str | None = None
 
-    def statusline_text(snapshot, *, session_id, now):
-        seen.append((snapshot, session_id))
-        return f"budget {snapshot['left']} left today"
+    asked = []
+
+    def left_for(scope, now=None):
+        asked.append(scope)
+        return ("daily", 7, 200)
 
     module = types.ModuleType("kimrel_cli.usage.budgets")
-    module.statusline_text = statusline_text  # type: ignore[attr-defined]
+    module.Scope = Scope  # type: ignore[attr-defined]
+    module.left_for = left_for  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "kimrel_cli.usage.budgets", module)
-    write_status(state, budgets={"left": 120})
+    write_status(state, running=False, account="work")
     line = statusline.status_line(STDIN, str(state))
-    assert line == (
-        "kimi-k2.5 · ctx 23K/256K 9% · 997 credits · session 0 · budget 120 left today · relay up"
-    )
-    assert seen == [({"left": 120}, SESSION)]
-    module.statusline_text = lambda *a, **k: 1 / 0  # type: ignore[attr-defined]
+    assert line.endswith("· daily budget 7/200 left · relay down")
+    assert asked == [Scope(account="work", session_id=SESSION, project="project")]
+    module.left_for = lambda *a, **k: 1 / 0  # type: ignore[attr-defined]
     assert "budget" not in statusline.status_line(STDIN, str(state)), "a failing helper is left out"
 
 

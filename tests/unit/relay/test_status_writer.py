@@ -94,10 +94,13 @@ def test_pacing_and_budget_snapshots_go_into_the_file_when_the_relay_has_them(si
         assert data is not None and data["pacing"] is None and data["budgets"] is None
         pacer = Pacer()
         relay.ctx.pacer = pacer  # type: ignore[attr-defined]
-        pacer.state = {"waiting": True, "queued": 3, "resets_at": 1.0}
-        assert writer.tick()
+        pacer.state = {"waiting": True, "queued": 3, "resets_in": 12.3, "limit": 20}
+        assert writer.tick(now=1000.0)
         data = relay_status.read_status(path)
-        assert data is not None and data["pacing"] == pacer.state
+        assert data is not None
+        assert data["pacing"] == {"waiting": True, "queued": 3, "limit": 20, "resets_at": 1012}
+        pacer.state = {**pacer.state, "resets_in": 12.2}  # a countdown alone is no change
+        assert not writer.tick(now=1000.1)
     finally:
         relay.stop()
 
