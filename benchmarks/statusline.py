@@ -144,7 +144,7 @@ def main() -> None:
             walls.sort()
             p95 = walls[min(len(walls) - 1, int(len(walls) * 0.95))]
             print(
-                f"{name:38} {statistics.median(walls):11.1f} {p95:9.1f} {walls[0]:9.1f} "
+                f"{name:42} {statistics.median(walls):11.1f} {p95:9.1f} {walls[0]:9.1f} "
                 f"{statistics.median(cpus):11.1f}"
             )
         print("(milliseconds, from fork to exit)")
