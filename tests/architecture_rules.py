@@ -28,7 +28,7 @@ CORE = {
     "protocols",
 }
 SERVICES = {"hosted", "accounts", "servers", "usage"}
-FEATURES = {"relay", "chat", "setup", "simulator"}
+FEATURES = {"relay", "chat", "setup", "simulator", "statusline"}
 CLI = {"cli"}
 ENTRY_POINTS = {"__main__"}  # may import the CLI: it is how `python -m kimrel_cli` starts it
 

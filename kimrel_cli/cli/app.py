@@ -186,6 +186,7 @@ def _register_all() -> None:
         serve,
         setup,
         simulate,
+        statusline,
         usage,
     )
 
@@ -201,6 +202,7 @@ def _register_all() -> None:
         simulate,
         usage,
         budget,
+        statusline,
     ):
         module.register(app)
 

@@ -247,6 +247,9 @@ def run_relay(
         token=config.token,
     )
     relay_state.write_state(state)
+    from kimrel_cli.relay.status_writer import StatusWriter
+
+    status = StatusWriter(ctx, url).start()  # relay-status.json, for `kimrel statusline`
     _announce(log, mode, url, ctx, balance)
     if notice is not None:
         log.message(notice, level="warning")
@@ -284,6 +287,7 @@ def run_relay(
         if previous_usr1 is not None:
             signal.signal(signal.SIGUSR1, previous_usr1)
         relay_state.clear_state(os.getpid())
+        status.stop()
         aborted = sum(stopped)
         log.message(
             "relay stopped"

@@ -25,6 +25,11 @@ and output settings (`model_env`), the timeout and traffic switches, and either
 - both follow the settings' `[limits."MODEL"]` (context_window, max_output_tokens) when set;
 - `CLAUDE_CODE_SUBAGENT_MODEL`: subagents (Explore would use Haiku = kimi-k2, 128K) run on the
   main model, whose window is the one configured.
+
+`--statusline` also sets `statusLine` to kimrel's status line (docs/statusline.md). A status
+line the user already has is chained, not replaced: ours runs it with the same stdin
+(`--chain THEIRS`) and appends to its line; `setup undo` gives theirs back (the key-by-key undo
+restores `statusLine.command`).
 """
 
 from __future__ import annotations
@@ -149,6 +154,7 @@ class ClaudeOptions:
     account: str | None = None  # for --via direct's apiKeyHelper
     helper_command: str = HELPER_PREFIX
     limits: Limits = field(default_factory=dict)  # settings' per-model limits
+    statusline: str | None = None  # `--statusline`: kimrel's status line command (shell words)
 
 
 def settings_path(scope: Scope, cwd: Path | None = None) -> Path:
@@ -179,6 +185,85 @@ def helper_program(value: object) -> str | None:
     import shlex
 
     return shlex.split(value)[0] if is_our_helper(value) else None  # type: ignore[arg-type]
+
+
+def statusline_command(python: str, module: str, state_dir: str) -> str:
+    """The status line command setup installs:
+    `python -S …/kimrel_cli/statusline/__main__.py --state-dir DIR`.
+
+    `-S` skips site-packages (and any `.pth` there that imports something at every start);
+    the launcher imports kimrel_cli from beside itself and needs nothing else. The state dir
+    is passed because platformdirs (a site package) is out of reach under `-S`.
+    """
+    import shlex
+
+    return shlex.join([python, "-S", module, "--state-dir", state_dir])
+
+
+def is_our_statusline(command: object) -> bool:
+    """A status line command kimrel wrote (any of its entry points), chained or not."""
+    import shlex
+
+    try:
+        words = shlex.split(command) if isinstance(command, str) else []
+    except ValueError:
+        return False
+    for index, word in enumerate(words):
+        name = Path(word).name
+        if name in ("kimrel-statusline", "kimrel-statusline.exe"):
+            return True
+        if word.replace("\\", "/").endswith(
+            ("kimrel_cli/statusline/__main__.py", "kimrel_cli/statusline.py")
+        ):
+            return True
+        if words[index : index + 2] in (["-m", "kimrel_cli.statusline"],) or (
+            name in ("kimrel", "kimrel.exe") and words[index + 1 : index + 2] == ["statusline"]
+        ):
+            return True
+    return False
+
+
+def chained_command(command: str) -> str | None:
+    """The user's own status line a kimrel status line command runs first (`--chain CMD`)."""
+    import shlex
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    for index, word in enumerate(words):
+        if word == "--chain" and index + 1 < len(words):
+            return words[index + 1]
+        if word.startswith("--chain="):
+            return word.split("=", 1)[1]
+    return None
+
+
+def statusline_program(settings: Mapping[str, Any]) -> str | None:
+    """The program kimrel's status line runs (its first word), when statusLine is kimrel's."""
+    import shlex
+
+    line = settings.get("statusLine")
+    command = line.get("command") if isinstance(line, dict) else None
+    if not is_our_statusline(command):
+        return None
+    return shlex.split(command)[0]  # type: ignore[arg-type]
+
+
+def with_statusline(current: object, ours: str) -> dict[str, Any]:
+    """The `statusLine` value that shows kimrel's line: `current` (theirs) chained, its other
+    keys (`padding`) kept; kimrel's own earlier line replaced, keeping what it chained."""
+    import shlex
+
+    line = dict(current) if isinstance(current, dict) else {}
+    theirs = line.get("command")
+    if isinstance(theirs, str) and is_our_statusline(theirs):
+        theirs = chained_command(theirs)
+    command = ours
+    if isinstance(theirs, str) and theirs.strip():
+        command += " " + shlex.join(["--chain", theirs])
+    line.update(type="command", command=command)
+    return line
 
 
 def _ours(key: str, value: object) -> bool:
@@ -214,6 +299,8 @@ def apply(text: str, options: ClaudeOptions, path: str = "settings.json") -> str
         settings["apiKeyHelper"] = command
     env.update(wanted)
     settings["env"] = env
+    if options.statusline:
+        settings["statusLine"] = with_statusline(settings.get("statusLine"), options.statusline)
     return dump_like(settings, text)
 
 
@@ -237,9 +324,10 @@ def settings_problem(text: str, running: RunningRelay | None) -> str | None:
         settings = parse_object(text, "settings.json")
     except Exception:
         return None
-    problem = moved(helper_program(settings.get("apiKeyHelper")), "claude-code")
-    if problem:
-        return problem
+    for program in (helper_program(settings.get("apiKeyHelper")), statusline_program(settings)):
+        problem = moved(program, "claude-code")
+        if problem:
+            return problem
     env = settings.get("env") if isinstance(settings.get("env"), dict) else {}
     token = env.get("ANTHROPIC_AUTH_TOKEN")
     if (
@@ -260,6 +348,17 @@ def flag_settings(env: dict[str, str]) -> dict[str, Any]:
     credential (no key helper, no ANTHROPIC_API_KEY from a settings file or the shell), so only
     the relay's token goes to the relay."""
     return {"env": {**env, "ANTHROPIC_API_KEY": ""}, "apiKeyHelper": ""}
+
+
+def _installed_statusline() -> str:
+    """The fast status line command for this kimrel install (absolute paths)."""
+    import sys
+
+    import kimrel_cli
+    from kimrel_cli import paths
+
+    module = Path(kimrel_cli.__file__).resolve().parent / "statusline" / "__main__.py"
+    return statusline_command(sys.executable, str(module), str(paths.state_dir()))
 
 
 class ClaudeCodeTarget:
@@ -300,6 +399,12 @@ class ClaudeCodeTarget:
         Option("--model", "Main model (default: settings' default_model)."),
         Option("--small-model", "Small/fast model (default: settings' small_model)."),
         Option("--account", "Account for --via direct's apiKeyHelper."),
+        Option(
+            "--statusline",
+            "Also show kimrel's status line (model, context, credits, relay); an existing "
+            "statusLine is kept and chained.",
+            False,
+        ),
     )
 
     def prepare(self, values: Mapping[str, Any], ctx: SetupContext) -> SetupPlan:
@@ -339,6 +444,7 @@ class ClaudeCodeTarget:
             account=account,
             helper_command=shlex.join([*ctx.kimrel_command, "key", "print"]),
             limits=settings.limits,
+            statusline=_installed_statusline() if values.get("statusline") else None,
         )
         return SetupPlan(
             options,
