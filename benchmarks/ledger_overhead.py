@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from relay_latency import (  # noqa: E402  (the sibling benchmark's measuring helpers)
+from relay_latency import (  # the sibling benchmark's measuring helpers
     KEY,
     TOKEN,
     chat_body,
