@@ -70,6 +70,7 @@ class UpstreamCall:
     tokens_out: int | None = None
     tokens_reasoning: int | None = None
     first_byte: float | None = None  # time.monotonic() of the first body byte to the client
+    recorded: bool = False  # its ledger row is written (one row per request, however it ends)
 
     def note_usage(self, usage: Any) -> None:
         """Token figures from an upstream `usage` object (chat completions or Anthropic)."""
@@ -317,8 +318,9 @@ class RelayContext:
             )
         )
         call = call if call is not None else UPSTREAM_CALL.get()
-        if self.ledger is None or call is None or not call.sent:
+        if self.ledger is None or call is None or not call.sent or call.recorded:
             return
+        call.recorded = True
         if aborted is not None and call.error_code is None:
             call.error_code = aborted.replace(" ", "_")
         try:

@@ -197,3 +197,47 @@ def test_the_project_header_is_recorded_and_never_sent_upstream(simulator, tmp_p
     finally:
         relay.stop()
         sim.stop()
+
+
+def test_the_messages_pass_through_writes_rows_with_the_upstream_usage(simulator, tmp_path):
+    from kimrel_cli.config import Settings
+
+    path = tmp_path / "usage.sqlite3"
+    relay = start_relay_in_thread(
+        RelayConfig(
+            api_key="sk-sim-demo",
+            base_url=simulator,
+            token=TOKEN,
+            max_retries=0,
+            settings=Settings(messages_upstream="messages"),
+            ledger=path,
+        )
+    )
+    try:
+        an = anthropic(relay)
+        an.messages.create(model="kimi-k2", max_tokens=50, messages=HI)
+        with an.messages.stream(model="kimi-k2.6", max_tokens=50, messages=HI) as s:
+            final = s.get_final_message()
+        got = rows(relay, path)
+    finally:
+        relay.stop()
+    assert [(r.protocol, r.stream, r.credits_charged) for r in got] == [
+        ("anthropic", False, 1),
+        ("anthropic", True, 3),
+    ]
+    assert got[1].tokens_in == final.usage.input_tokens
+    assert got[1].tokens_out == final.usage.output_tokens
+    assert all(r.tokens_in and r.tokens_out for r in got)
+    assert sum(r.credits_charged for r in got) == credits_used(simulator)
+
+
+def test_serve_writes_no_ledger_when_the_setting_is_off():
+    from kimrel_cli.config import Settings
+    from kimrel_cli.relay.run import ServeOptions, make_config
+    from kimrel_cli.usage.ledger import ledger_path
+
+    on, _ = make_config(ServeOptions(), Settings(), "http://127.0.0.1:9/api", None)
+    off, _ = make_config(
+        ServeOptions(), Settings(usage_ledger=False), "http://127.0.0.1:9/api", None
+    )
+    assert on.ledger == ledger_path() and off.ledger is None
