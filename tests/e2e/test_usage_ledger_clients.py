@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from kimrel_cli.catalogue import credits_for
 from kimrel_cli.usage.ledger import iter_rows, ledger_path, open_readonly
 
 pytestmark = [pytest.mark.realclient]
@@ -58,21 +59,36 @@ def project(sandbox):
 @pytest.mark.skipif(
     shutil.which("claude") is None, reason="Claude Code (`claude`) is not installed"
 )
-def test_a_claude_code_turn_is_recorded_with_its_session_and_project(project):
+def test_a_claude_code_turn_with_a_sub_agent_is_recorded_by_session_agent_and_project(project):
+    # the simulated model calls the tool the prompt names: Claude Code starts a sub-agent
     out = kimrel(
-        "launch", "claude", "--simulate", "-p", "say hi", "--output-format", "json", cwd=project
+        "launch",
+        "claude",
+        "--simulate",
+        "-p",
+        "Please use the Agent tool now",
+        "--allowedTools",
+        "Agent",
+        "--output-format",
+        "json",
+        cwd=project,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     session = json.loads(out.stdout)["session_id"]
-    rows = ledger_rows(1)
-    assert rows, (out.stdout[:600], (ledger_path().parent / "relay.log").read_text())
+    rows = ledger_rows(3)
+    assert len(rows) >= 3, (out.stdout[:600], [r.agent_id for r in rows])
     for row in rows:
         assert (row.protocol, row.client, row.account) == ("anthropic", "claude-code", "simulator")
         assert row.session_id == session
         assert row.project == "café project"
         assert row.user_agent and row.user_agent.startswith("claude-cli/")
-        assert row.status == 200 and row.stream and row.credits_charged == 2  # kimi-k2.5
+        assert row.status == 200 and row.stream
+        assert row.model and row.credits_charged == credits_for(row.model)
         assert row.credits_after is not None and row.ttfb_ms is not None
+    main = [r for r in rows if r.agent_id is None]
+    sub = [r for r in rows if r.agent_id is not None]
+    assert len(main) >= 2 and sub, [(r.agent_id, r.parent_agent_id) for r in rows]
+    assert all(r.parent_agent_id is None for r in sub)  # started by the main agent
 
 
 @pytest.mark.skipif(shutil.which("codex") is None, reason="codex is not installed")
