@@ -16,7 +16,7 @@ import pytest
 from kimrel_cli.relay.context import RelayConfig
 from kimrel_cli.relay.dashboard import RequestLog
 from kimrel_cli.relay.run import start_relay_in_thread
-from kimrel_cli.usage.ledger import open_ledger
+from kimrel_cli.usage.ledger import iter_rows, open_ledger, open_readonly
 from tests.support import sdk
 
 TOKEN = "kr-local-ledger-faults"
@@ -24,8 +24,9 @@ HI = [{"role": "user", "content": "hi"}]
 PROMPT = 1.5  # seconds: under the ledger's 2 s busy timeout, which a request must never wait for
 
 
-def run_requests(simulator, path, n=4):
-    """n requests (streaming and not) through a relay writing to `path`; the log's text."""
+@contextlib.contextmanager
+def relay_writing(simulator, path):
+    """A relay whose ledger is `path`, with its log (warnings only) in a StringIO."""
     out = io.StringIO()
     relay = start_relay_in_thread(
         RelayConfig(
@@ -38,26 +39,35 @@ def run_requests(simulator, path, n=4):
         )
     )
     try:
-        client = sdk.openai_client(
-            base_url=relay.url + "/v1", api_key=TOKEN, max_retries=0, timeout=PROMPT
-        )
-        for n_ in range(n):
-            began = time.monotonic()
-            if n_ % 2:
-                chunks = list(
-                    client.chat.completions.create(model="kimi-k2", messages=HI, stream=True)
-                )
-                assert chunks
-            else:
-                answer = client.chat.completions.create(model="kimi-k2", messages=HI)
-                assert answer.choices[0].message.content
-            assert time.monotonic() - began < PROMPT
+        yield relay, out
+    finally:
+        relay.stop()
+
+
+def send(relay, n):
+    """n requests (streaming and not), each answered promptly."""
+    client = sdk.openai_client(
+        base_url=relay.url + "/v1", api_key=TOKEN, max_retries=0, timeout=PROMPT
+    )
+    for i in range(n):
+        began = time.monotonic()
+        if i % 2:
+            chunks = list(client.chat.completions.create(model="kimi-k2", messages=HI, stream=True))
+            assert chunks
+        else:
+            answer = client.chat.completions.create(model="kimi-k2", messages=HI)
+            assert answer.choices[0].message.content
+        assert time.monotonic() - began < PROMPT
+
+
+def run_requests(simulator, path, n=4):
+    """n requests through a relay writing to `path`; the log's text and the ledger's writer."""
+    with relay_writing(simulator, path) as (relay, out):
+        send(relay, n)
         assert relay.ctx.ledger is not None
         relay.ctx.ledger.flush(10.0)
         relay.ctx.log.flush()
         return out.getvalue(), relay.ctx.ledger
-    finally:
-        relay.stop()
 
 
 def ledger_warnings(text):
@@ -112,7 +122,7 @@ conn.execute("ROLLBACK")
 """
 
 
-def test_a_ledger_locked_by_another_process_costs_one_warning_and_no_request(simulator, tmp_path):
+def test_a_ledger_locked_by_another_process_costs_one_warning_and_no_row(simulator, tmp_path):
     path = tmp_path / "usage.sqlite3"
     open_ledger(path).close()
     locker = subprocess.Popen(
@@ -123,9 +133,23 @@ def test_a_ledger_locked_by_another_process_costs_one_warning_and_no_request(sim
     )
     try:
         assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
-        text, writer = run_requests(simulator, path, n=6)
+        with relay_writing(simulator, path) as (relay, out):
+            send(relay, 6)
+            writer = relay.ctx.ledger
+            assert writer is not None
+            assert not writer.flush(1.0)  # the rows wait for the lock…
+            assert writer.written == 0 and writer.dropped == 0
+            locker.communicate("", timeout=10)  # … which clears
+            assert writer.flush(10.0)
+            assert writer.written == 6 and writer.dropped == 0
+            relay.ctx.log.flush()
+            text = out.getvalue()
     finally:
-        locker.communicate("", timeout=10)
+        if locker.poll() is None:
+            locker.kill()
+            locker.wait(10)
     assert len(ledger_warnings(text)) == 1, text
     assert "locked" in text
-    assert writer.written == 0
+    conn = open_readonly(path)
+    assert conn is not None and len(list(iter_rows(conn))) == 6  # the locker's row rolled back
+    conn.close()
