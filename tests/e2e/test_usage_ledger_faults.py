@@ -137,7 +137,7 @@ def test_a_ledger_locked_by_another_process_costs_one_warning_and_no_row(simulat
             send(relay, 6)
             writer = relay.ctx.ledger
             assert writer is not None
-            assert not writer.flush(1.0)  # the rows wait for the lock…
+            assert not writer.flush(3.0)  # the rows wait past the 2 s busy timeout…
             assert writer.written == 0 and writer.dropped == 0
             locker.communicate("", timeout=10)  # … which clears
             assert writer.flush(10.0)
