@@ -91,3 +91,30 @@ def test_the_writer_writes_every_row_it_was_given_by_close(tmp_path):
     assert conn is not None
     assert [r.ts for r in iter_rows(conn)] == [float(n) for n in range(300)]
     conn.close()
+
+
+def test_rows_wait_for_a_lock_but_never_more_than_hold_max(tmp_path):
+    import time
+
+    path = tmp_path / "usage.sqlite3"
+    open_ledger(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    warnings = []
+    writer = LedgerWriter(
+        path, on_warning=warnings.append, batch_wait=0.05, lock_retry=0.1, hold_max=2
+    )
+    for n in range(5):
+        writer.submit(a_row(ts=float(n)))
+    deadline = time.monotonic() + 10
+    while writer.dropped < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert writer.dropped == 3 and writer.written == 0  # the oldest went
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert writer.flush(10)
+    writer.close()
+    assert writer.written == 2 and len(warnings) == 1 and "locked" in warnings[0]
+    conn = open_readonly(path)
+    assert conn is not None and [r.ts for r in iter_rows(conn)] == [3.0, 4.0]
+    conn.close()
