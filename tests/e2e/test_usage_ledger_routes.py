@@ -97,6 +97,11 @@ def test_every_route_writes_one_row_per_request_streaming_and_not(stack):
         assert row.user_agent
     # the balance each answer reported, in order: 1000 less what was charged so far
     assert [r.credits_after for r in got] == [997, 996, 994, 991, 989, 988]
+    # one after another, the balance fell by exactly what the ledger charged after the first
+    from kimrel_cli.usage.reconcile import reconcile
+
+    (rec,) = reconcile(got)
+    assert (rec.account, rec.fell, rec.charged, rec.drift, rec.flagged) == ("work", 9, 9, 0, False)
 
 
 def test_requests_the_relay_answers_itself_write_no_row(stack):
