@@ -9,6 +9,7 @@ kept out of either feature so neither imports the other.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 CODEX_TOKEN_ENV = "KIMREL_RELAY_TOKEN"
@@ -39,15 +40,27 @@ def catalog_file() -> Path:
     return path
 
 
-def overrides(relay_url: str, *, model: str, catalog_path: Path | str | None = None) -> list[str]:
+def overrides(
+    relay_url: str,
+    *,
+    model: str,
+    catalog_path: Path | str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> list[str]:
     """`-c` arguments that give Codex the relay as an inline provider (Responses wire API) and
     the Kimi model catalogue (so `/model` lists Kimi models with their real windows and Codex
-    offers `apply_patch`). Without `catalog_path`, kimrel's copy in the state dir is written."""
+    offers `apply_patch`). Without `catalog_path`, kimrel's copy in the state dir is written.
+    `headers`: sent with every request to the relay (the provider's `http_headers`; launch
+    passes `x-kimrel-project`, which the relay reads and never forwards)."""
     catalog = catalog_path if catalog_path is not None else catalog_file()
+    extra = ""
+    if headers:
+        table = ", ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in headers.items())
+        extra = f", http_headers={{{table}}}"
     provider = (
         f'{{name="kimrel relay", base_url="{relay_url}/v1", env_key="{CODEX_TOKEN_ENV}", '
         'wire_api="responses", request_max_retries=4, stream_max_retries=5, '
-        "stream_idle_timeout_ms=300000}"
+        f"stream_idle_timeout_ms=300000{extra}}}"
     )
     return [
         "-c",

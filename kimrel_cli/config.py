@@ -180,11 +180,15 @@ class Setting:
         """What a valid value looks like, in words."""
         if self.choices:
             return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.base_type is bool:
+            return "true or false"
         return "a whole number" if self.base_type is int else "a string"
 
     def validate(self, value: Any) -> str | None:
         """None when `value` (already of the file's type) is valid; else what is expected."""
         kind = self.base_type
+        if kind is bool and not isinstance(value, bool):
+            return "true or false"
         if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
             return "a whole number"
         if kind is str and not isinstance(value, str):
@@ -200,7 +204,16 @@ class Setting:
                 return int(raw.strip())
             except ValueError:
                 raise ValueError("a whole number") from None
+        if self.base_type is bool:
+            word = raw.strip().lower()
+            if word in _TRUE_WORDS or word in _FALSE_WORDS:
+                return word in _TRUE_WORDS
+            raise ValueError("true or false")
         return raw
+
+
+_TRUE_WORDS = ("true", "on", "yes", "1")
+_FALSE_WORDS = ("false", "off", "no", "0")
 
 
 REGISTRY: tuple[Setting, ...] = (
@@ -297,6 +310,14 @@ REGISTRY: tuple[Setting, ...] = (
         "Megabytes of conversations the relay keeps for Responses' previous_response_id "
         "(the oldest go first; at most 200 responses either way).",
         check=_check_positive,
+    ),
+    Setting(
+        "usage.ledger",
+        "usage_ledger",
+        bool,
+        True,
+        "Record every request kimrel makes upstream (relay and `kimrel chat`) in the usage "
+        "ledger, a SQLite file in the state dir that `kimrel usage` reads (docs/usage.md).",
     ),
     Setting(
         "limits.MODEL.max_output_tokens",
@@ -493,6 +514,7 @@ class Settings:
     low_credit_warning: int = DEFAULT_LOW_CREDIT_WARNING
     image_fetch_allow: str = ""
     responses_store_mb: int = DEFAULT_RESPONSES_STORE_MB
+    usage_ledger: bool = True
     limits: dict[str, dict[str, int]] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -921,13 +943,13 @@ def render_markdown() -> str:
         kind = (
             " \\| ".join(f"`{c!r}`".replace("'", '"') for c in s.choices)
             if s.choices
-            else ("integer" if s.base_type is int else "string")
+            else {int: "integer", bool: "boolean"}.get(s.base_type, "string")
         )
         if s.check is _check_model:
             kind = "model id"
         elif s.check is _check_url:
             kind = "URL"
-        default = "—" if s.default is None else f"`{s.default!r}`".replace("'", '"')
+        default = "—" if s.default is None else f"`{show(s.default)}`"
         text = s.help.replace("|", "\\|")
         if s.env:
             text += f" Overridden by `{s.env}`."

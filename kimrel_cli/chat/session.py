@@ -2,19 +2,25 @@
 
 The session sends the reasoning of earlier answers back as `reasoning_content` (Kimi requires it
 on tool-call turns with thinking on, and it keeps the model's own chain of thought). A turn that
-fails leaves the user's message in place, so `/retry` can send it again.
+fails leaves the user's message in place, so `/retry` can send it again. Every request it sends,
+answered, refused or stopped, is one row in the usage ledger when it has one (protocol "repl",
+client "kimrel-chat"; docs/usage.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kimrel_cli.catalogue import credits_for, get_model
 from kimrel_cli.hosted.client import Client
+
+if TYPE_CHECKING:
+    from kimrel_cli.usage.ledger import LedgerWriter
 
 
 @dataclass
@@ -44,8 +50,9 @@ class Session:
     turns: int = 0
     last_credits: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    account: str | None = None  # for spend caps (usage/budgets.py)
-    budget: Any = None  # budgets.SpendCheck, made on the first turn
+    ledger: LedgerWriter | None = None  # the usage ledger (None: not recorded)
+    account: str | None = None  # as the ledger names it ("simulator" for --simulate)
+    budget: Any = None  # budgets.SpendCheck (spend caps of `account`), made on the first turn
 
     def request(self) -> dict[str, Any]:
         messages = (
@@ -89,16 +96,26 @@ class Session:
         """Send the conversation and stream the answer; KeyboardInterrupt stops it (kept as partial)."""
         started = time.monotonic()
         self.check_budget()
+        wall = time.time()
         text: list[str] = []
         reasoning: list[str] = []
         usage: dict[str, Any] = {}
         finish = None
         interrupted = False
         rate = None
-        with self.client.stream_chat(self.request(), headers=self.headers) as stream:
+        first: float | None = None
+        try:
+            opened = self.client.stream_chat(self.request(), headers=self.headers)
+            stream = opened.__enter__()
+        except Exception as exc:
+            self._record(wall, started, error=exc)
+            raise
+        with contextlib.ExitStack() as stack:
+            stack.push(opened)
             rate = stream.rate
             try:
                 for chunk in stream:
+                    first = first or time.monotonic()
                     if chunk.get("usage"):
                         usage = chunk["usage"]
                     for choice in chunk.get("choices") or []:
@@ -114,6 +131,11 @@ class Session:
                         finish = choice.get("finish_reason") or finish
             except KeyboardInterrupt:
                 interrupted = True
+            except Exception as exc:  # the stream broke off: recorded, then raised
+                self._record(
+                    wall, started, error=exc, first=first, usage=usage, rate=rate, stream_began=True
+                )
+                raise
         answer = "".join(text)
         message: dict[str, Any] = {"role": "assistant", "content": answer}
         if reasoning:
@@ -138,6 +160,16 @@ class Session:
         self.credits_spent += charged or 0
         self.budget.charged(charged or 0)
         self.last_credits = credits_left if credits_left is not None else self.last_credits
+        self._record(
+            wall,
+            started,
+            first=first,
+            usage=usage,
+            credits_after=credits_left,
+            charged=charged or 0,
+            status=499 if interrupted else 200,
+            error_code="interrupted" if interrupted else None,
+        )
         return TurnResult(
             text=answer,
             reasoning="".join(reasoning),
@@ -151,6 +183,68 @@ class Session:
             budget_left=self.budget.left(),
         )
 
+    def complete(self) -> Any:
+        """One whole (non-streamed) answer's JSON (`kimrel chat -m … --json`), recorded."""
+        self.check_budget()
+        started, wall = time.monotonic(), time.time()
+        try:
+            result = self.client.chat(self.request(), headers=self.headers)
+        except Exception as exc:
+            self._record(wall, started, error=exc, stream=False)
+            raise
+        data = result.data
+        self._record(
+            wall,
+            started,
+            usage=data.get("usage") if isinstance(data, dict) else None,
+            credits_after=result.rate.credits_remaining,
+            charged=credits_for(self.model),
+            stream=False,
+        )
+        return data
+
+    def _record(
+        self,
+        wall: float,
+        started: float,
+        *,
+        error: BaseException | None = None,
+        first: float | None = None,
+        usage: Any = None,
+        rate: Any = None,
+        credits_after: int | None = None,
+        charged: int = 0,
+        status: int = 200,
+        error_code: str | None = None,
+        stream: bool = True,
+        stream_began: bool = False,
+    ) -> None:
+        """One ledger row for a request this session sent (never raises)."""
+        if self.ledger is None:
+            return
+        try:
+            self.ledger.submit(
+                chat_row(
+                    model=self.model,
+                    account=self.account,
+                    wall=wall,
+                    latency_ms=(time.monotonic() - started) * 1000.0,
+                    ttfb_ms=None if first is None else (first - started) * 1000.0,
+                    error=error,
+                    usage=usage,
+                    credits_after=credits_after
+                    if credits_after is not None
+                    else getattr(rate, "credits_remaining", None),
+                    charged=charged,
+                    status=status,
+                    error_code=error_code,
+                    stream=stream,
+                    stream_began=stream_began,
+                )
+            )
+        except Exception:  # the ledger never fails a chat
+            return
+
     def _balance_now(self) -> int | None:
         """The balance as the API reports it now, or None if it cannot be asked."""
         from kimrel_cli.errors import KimrelError
@@ -161,6 +255,63 @@ class Session:
             return None
         balance = _balance_of(result.data)
         return balance if balance is not None else result.rate.credits_remaining
+
+
+def chat_row(
+    *,
+    model: str,
+    account: str | None,
+    wall: float,
+    latency_ms: float,
+    ttfb_ms: float | None,
+    error: BaseException | None,
+    usage: Any,
+    credits_after: int | None,
+    charged: int,
+    status: int,
+    error_code: str | None,
+    stream: bool,
+    stream_began: bool = False,
+) -> Any:
+    """The ledger row of one `kimrel chat` request (a failed one: `error`, never charged)."""
+    from kimrel_cli import __version__
+    from kimrel_cli.errors import KimrelError, UpstreamError
+    from kimrel_cli.usage.ledger import UsageRow
+
+    if error is not None:
+        charged = 0
+        if isinstance(error, UpstreamError):
+            error_code = error.wire_code or error.code
+            status = 200 if stream_began else error.status
+            if credits_after is None:
+                credits_after = error.credits_remaining
+        else:
+            error_code = error.code if isinstance(error, KimrelError) else type(error).__name__
+            status = 200 if stream_began else 502
+    if ttfb_ms is None and not stream:
+        ttfb_ms = latency_ms  # a whole answer: its first byte is its last
+    usage = usage if isinstance(usage, dict) else {}
+    details = usage.get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    return UsageRow(
+        ts=wall,
+        protocol="repl",
+        client="kimrel-chat",
+        status=status,
+        stream=stream,
+        credits_charged=charged,
+        account=account,
+        user_agent=f"kimrel/{__version__}",
+        model_requested=model,
+        model=model,
+        error_code=error_code,
+        tokens_in=usage.get("prompt_tokens"),
+        tokens_out=usage.get("completion_tokens"),
+        tokens_reasoning=reasoning if isinstance(reasoning, int) else None,
+        ttfb_ms=None if ttfb_ms is None else round(ttfb_ms, 1),
+        latency_ms=round(latency_ms, 1),
+        credits_after=credits_after,
+    )
 
 
 def _balance_of(data: Any) -> int | None:

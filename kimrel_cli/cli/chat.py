@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 
@@ -43,10 +45,7 @@ def chat(
       git diff | kimrel chat -m "review this" > review.md
     In the chat, /help lists the commands; see docs/chat.md.
     """
-    import sys
-
     from kimrel_cli.chat.session import Session
-    from kimrel_cli.cli.output import err, out, print_json, print_raw
     from kimrel_cli.config import load_settings
     from kimrel_cli.hosted.client import Client
 
@@ -58,15 +57,43 @@ def chat(
 
         server = start_in_thread(create_app(SimulatorSettings(fault=simulate_fault)), bind_socket())
         client = Client(DEMO_KEY, server.url + "/api", max_retries=1)
+        ledger_account: str | None = "simulator"
     else:
         from kimrel_cli.accounts.registry import resolve_key
 
         resolved = resolve_key(account)
         client = Client(resolved.key, resolved.base_url)
+        ledger_account = resolved.account
     session = Session(
-        client=client, model=model or settings.default_model, system=system, thinking=thinking
+        client=client,
+        model=model or settings.default_model,
+        system=system,
+        thinking=thinking,
+        ledger=_ledger(settings),
+        account=ledger_account,
     )
-    session.account = None if simulate else resolved.account  # spend caps per account
+    try:
+        _converse(session, message, as_json)
+    finally:
+        if session.ledger is not None:  # the rows of this chat are written before it exits
+            session.ledger.close()
+
+
+def _ledger(settings: Any) -> Any:
+    """The usage ledger's writer (docs/usage.md), or None when `usage.ledger` is off."""
+    if not settings.usage_ledger:
+        return None
+    from kimrel_cli.cli.output import warn
+    from kimrel_cli.usage.ledger import LedgerWriter
+
+    return LedgerWriter(on_warning=warn)
+
+
+def _converse(session: Any, message: str | None, as_json: bool) -> None:
+    """The REPL, or one answer for `-m` and pipes."""
+    import sys
+
+    from kimrel_cli.cli.output import err, out, print_json, print_raw
 
     piped = not sys.stdin.isatty()
     if message is None and not piped:
@@ -84,8 +111,7 @@ def chat(
         raise KimrelError("nothing to ask", hint='Pass a question with -m "…" or pipe text in.')
     session.add_user(text)
     if as_json:
-        session.check_budget()
-        print_json(client.chat(session.request()).data)
+        print_json(session.complete())
         return
     waiting_for = f"waiting for {session.model}…"
     if sys.stdout.isatty():

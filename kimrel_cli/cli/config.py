@@ -41,7 +41,8 @@ def get(
     parse_key(key)  # unknown keys fail before the file is read
     settings, _ = _settings_and_doc()
     value = effective_value(settings, key)
-    print_raw(("" if value is None else str(value)) + "\n")
+    text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    print_raw(text + "\n")
 
 
 @config_app.command("set")

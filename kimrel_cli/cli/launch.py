@@ -149,8 +149,11 @@ def _launch(
         return name
 
     try:
+        project = os.path.basename(os.getcwd()) or None  # usage by project (docs/usage.md)
         plan = target.launch(
-            LaunchContext(state.url, running_token(state), model, settings, private_file)
+            LaunchContext(
+                state.url, running_token(state), model, settings, private_file, project=project
+            )
         )
         code = _run(target, [*plan.args, *args], plan.env)
     finally:

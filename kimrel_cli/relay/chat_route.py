@@ -55,6 +55,9 @@ class ChatPassThrough:
             if isinstance(chunk, dict):
                 if "error" in chunk:
                     self.result.error = "upstream error mid-stream"
+                    error = chunk["error"]
+                    code = error.get("code") if isinstance(error, dict) else None
+                    self.result.error_code = str(code or "upstream_error")
                     self.done = True
                     return encode_data(chunk)
                 if chunk.get("usage"):

@@ -21,11 +21,14 @@ from kimrel_cli.relay.responses_store import ResponsesStore
 from kimrel_cli.usage.attribution import Attribution
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from starlette.requests import Request
 
     from kimrel_cli.hosted.client import AsyncClient, RawStream, Result
     from kimrel_cli.relay.budget_guard import BudgetGuard
     from kimrel_cli.relay.dashboard import RequestLog
+    from kimrel_cli.usage.ledger import LedgerWriter, UsageRow
 
 # Request headers a client may send that the relay passes upstream. Nothing else from the
 # client goes through: never its auth headers (the relay's own key replaces them).
@@ -42,6 +45,52 @@ ABORTED_STATUS = 499  # nginx's "client closed request"; used for every stream c
 # the request's headers for every HTTP request, read by the usage ledger, budgets and pacing.
 REQUEST_ATTRIBUTION: contextvars.ContextVar[Attribution | None] = contextvars.ContextVar(
     "kimrel_request_attribution", default=None
+)
+
+
+@dataclass
+class UpstreamCall:
+    """What one relay request learnt from its upstream call, for the usage ledger.
+
+    One per request, set by `shared.guarded` in UPSTREAM_CALL; `RelayContext.call` and
+    `open_stream` fill it, the pipeline adds the stream's end and first byte. A request that
+    never reached `call`/`open_stream` (refused by the relay itself) keeps `sent` False and
+    writes no ledger row.
+    """
+
+    protocol: str  # the ledger's protocol: "anthropic", "chat" or "responses"
+    started_wall: float = field(default_factory=time.time)
+    model_requested: str | None = None  # the client's own model name (resolve_model)
+    model: str | None = None  # the model id sent upstream
+    sent: bool = False  # a generation request went upstream (chat completions / messages)
+    stream: bool = False  # … asking for a stream
+    completed: bool = False  # upstream answered in full: the API bills it
+    credits_after: int | None = None  # X-Credits-Remaining on this request's answer
+    error_code: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    tokens_reasoning: int | None = None
+    first_byte: float | None = None  # time.monotonic() of the first body byte to the client
+    recorded: bool = False  # its ledger row is written (one row per request, however it ends)
+
+    def note_usage(self, usage: Any) -> None:
+        """Token figures from an upstream `usage` object (chat completions or Anthropic)."""
+        if not isinstance(usage, Mapping):
+            return
+        tin = usage.get("prompt_tokens", usage.get("input_tokens"))
+        tout = usage.get("completion_tokens", usage.get("output_tokens"))
+        details = usage.get("completion_tokens_details")
+        reasoning = details.get("reasoning_tokens") if isinstance(details, Mapping) else None
+        if reasoning is None:
+            reasoning = usage.get("reasoning_tokens")
+        for name, value in (("tokens_in", tin), ("tokens_out", tout), ("reasoning", reasoning)):
+            if isinstance(value, int) and not isinstance(value, bool):
+                setattr(self, "tokens_reasoning" if name == "reasoning" else name, value)
+
+
+# The upstream call of the request being handled (None outside a relay route).
+UPSTREAM_CALL: contextvars.ContextVar[UpstreamCall | None] = contextvars.ContextVar(
+    "kimrel_upstream_call", default=None
 )
 
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
@@ -69,6 +118,7 @@ class RelayConfig:
     read_timeout: float = 600.0
     image_timeout: float = 10.0
     log: RequestLog | None = None  # None: a silent log (tests); serve passes a printing one
+    ledger: Path | None = None  # the usage ledger's file; None: no ledger (tests, usage.ledger off)
 
 
 @dataclass
@@ -116,9 +166,11 @@ class RelayContext:
             from kimrel_cli.relay.budget_guard import BudgetGuard
 
             self.budgets = BudgetGuard(
-                account=self.config.account,
+                account=ledger_account(self.config),  # as the ledger names it
                 on_warning=lambda text: self.log.message(text, level="warning"),
             )
+
+    ledger: LedgerWriter | None = None  # the usage ledger's writer thread (None: off)
 
     def stop_streams(self) -> int:
         """Relay shutdown: end every stream in flight with an error event; returns how many."""
@@ -140,6 +192,9 @@ class RelayContext:
     def resolve_model(self, requested: str) -> tuple[str, ModelInfo | None]:
         """The upstream model id for a client's model name, and its catalogue entry if known."""
         s = self.settings
+        call = UPSTREAM_CALL.get()
+        if call is not None and call.model_requested is None:
+            call.model_requested = requested or None
         upstream_id = resolve_alias(
             requested or s.default_model,
             main_model=s.default_model,
@@ -169,15 +224,30 @@ class RelayContext:
         """An upstream SSE stream (retries happen before it is entered); counted in stats."""
         sent = time.monotonic()
         bill = self.budgets.reserve(body, REQUEST_ATTRIBUTION.get())  # spend caps: may refuse
+        call = _sending(body)
         try:
-            async with self.upstream.open_stream(path, body, headers=headers) as raw:
-                self.stats.streams_opened += 1
-                self.note_rate(getattr(raw, "rate", None), sent)
+            async with contextlib.AsyncExitStack() as stack:
                 try:
-                    yield bill.watch(raw)
+                    raw = await stack.enter_async_context(
+                        self.upstream.open_stream(path, body, headers=headers)
+                    )
+                except Exception as exc:
+                    _refused(call, exc)
+                    raise
+                self.stats.streams_opened += 1
+                rate = getattr(raw, "rate", None)
+                self.note_rate(rate, sent)
+                if call is not None:
+                    call.credits_after = getattr(rate, "credits_remaining", None)
+                try:
+                    # the ledger's UpstreamCall knows whether the API billed the stream; without
+                    # one (a caller outside the routes) the reservation watches for the end itself
+                    yield raw if call is not None else bill.watch(raw)
                 finally:
                     self.stats.streams_closed += 1
         finally:
+            if call is not None:
+                bill.completed = call.completed
             bill.settle()  # billed when the stream delivered its end, else released
 
     async def call(
@@ -186,8 +256,18 @@ class RelayContext:
         """A non-streaming upstream POST, with the client's safe retries."""
         sent = time.monotonic()
         with self.budgets.hold(body, REQUEST_ATTRIBUTION.get()):  # spend caps: may refuse
-            result = await self.upstream.request("POST", path, body, headers=headers)
+            call = _sending(body)
+            try:
+                result = await self.upstream.request("POST", path, body, headers=headers)
+            except Exception as exc:
+                _refused(call, exc)
+                raise
         self.note_rate(result.rate, sent)
+        if call is not None:
+            call.completed = True
+            call.credits_after = result.rate.credits_remaining
+            if isinstance(result.data, dict):
+                call.note_usage(result.data.get("usage"))
         return result
 
     async def get(self, path: str, headers: Mapping[str, str] | None = None) -> Result:
@@ -214,7 +294,7 @@ class RelayContext:
             self.stats.credits_remaining = credits
             self.stats.credits_at = now
 
-    # ---- dashboard ----------------------------------------------------------------------
+    # ---- dashboard and usage ledger ---------------------------------------------------
     def record(
         self,
         *,
@@ -226,11 +306,14 @@ class RelayContext:
         tokens_out: int | None = None,
         stream: bool = False,
         error: str | None = None,
+        call: UpstreamCall | None = None,
     ) -> None:
-        """Log one finished request (`started` = time.monotonic() when it arrived).
+        """Log one finished request (`started` = time.monotonic() when it arrived), and write
+        its usage-ledger row when it went upstream.
 
         Inside a stream that was cut short (STREAM_ABORTED set) the status is 499 and the error
-        says why, whatever the route passed: the client never got the whole answer.
+        says why, whatever the route passed: the client never got the whole answer. `call` is
+        the request's UpstreamCall (default: UPSTREAM_CALL of the current context).
         """
         from kimrel_cli.relay.dashboard import RequestRecord
 
@@ -241,6 +324,7 @@ class RelayContext:
 
         if status >= 400:
             self.stats.errors += 1
+        latency_ms = (time.monotonic() - started) * 1000.0
         self.log.record(
             RequestRecord(
                 time=time.time(),
@@ -249,17 +333,125 @@ class RelayContext:
                 status=status,
                 tokens_in=tokens_in,
                 tokens_out=tokens_out,
-                latency_ms=(time.monotonic() - started) * 1000.0,
+                latency_ms=latency_ms,
                 credits_left=self.stats.credits_remaining,
                 stream=stream,
                 error=error,
             )
+        )
+        call = call if call is not None else UPSTREAM_CALL.get()
+        if self.ledger is None or call is None or not call.sent or call.recorded:
+            return
+        call.recorded = True
+        if aborted is not None and call.error_code is None:
+            call.error_code = aborted.replace(" ", "_")
+        try:
+            self.ledger.submit(
+                self.usage_row(
+                    call,
+                    status=status,
+                    stream=stream,
+                    started=started,
+                    latency_ms=latency_ms,
+                    tokens_in=tokens_in,
+                    tokens_out=tokens_out,
+                )
+            )
+        except Exception:  # the ledger never fails a request
+            return
+
+    def usage_row(
+        self,
+        call: UpstreamCall,
+        *,
+        status: int,
+        stream: bool,
+        started: float,
+        latency_ms: float,
+        tokens_in: int | None = None,
+        tokens_out: int | None = None,
+    ) -> UsageRow:
+        """The ledger row of one request that went upstream (see docs/usage.md)."""
+        from kimrel_cli.catalogue import credits_for
+        from kimrel_cli.usage.ledger import UsageRow
+
+        who = REQUEST_ATTRIBUTION.get() or Attribution()
+        stream = stream or call.stream
+        if stream:
+            ttfb = None if call.first_byte is None else (call.first_byte - started) * 1000.0
+        else:
+            ttfb = latency_ms
+        model = call.model or call.model_requested
+        return UsageRow(
+            ts=call.started_wall,
+            protocol=call.protocol,
+            client=who.client,
+            status=status,
+            stream=stream,
+            credits_charged=credits_for(model) if call.completed and model else 0,
+            account=ledger_account(self.config),
+            user_agent=who.user_agent,
+            model_requested=call.model_requested,
+            model=call.model,
+            error_code=call.error_code,
+            tokens_in=call.tokens_in if call.tokens_in is not None else tokens_in,
+            tokens_out=call.tokens_out if call.tokens_out is not None else tokens_out,
+            tokens_reasoning=call.tokens_reasoning,
+            ttfb_ms=None if ttfb is None else round(ttfb, 1),
+            latency_ms=round(latency_ms, 1),
+            credits_after=call.credits_after,
+            session_id=who.session_id,
+            agent_id=who.agent_id,
+            parent_agent_id=who.parent_agent_id,
+            project=who.project,
         )
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
         if self.image_client is not None:
             await self.image_client.aclose()
+        if self.ledger is not None:  # write what is queued (off the loop: it may wait on disk)
+            import asyncio
+
+            await asyncio.to_thread(self.ledger.close)
+
+
+def ledger_account(config: RelayConfig) -> str | None:
+    """The account a relay's ledger rows carry: the account name, "simulator" for --simulate,
+    None for a key from KIMREL_API_KEY."""
+    return "simulator" if config.simulate else config.account
+
+
+def error_code_of(exc: BaseException) -> str:
+    """A failure as the ledger's `error_code`: the API's own code when it gave one."""
+    from kimrel_cli.errors import KimrelError, UpstreamError
+
+    if isinstance(exc, UpstreamError) and exc.wire_code:
+        return exc.wire_code
+    if isinstance(exc, KimrelError):
+        return exc.code
+    return type(exc).__name__
+
+
+def _sending(body: Mapping[str, Any]) -> UpstreamCall | None:
+    """Mark the current request's UpstreamCall as sent upstream (a generation request)."""
+    call = UPSTREAM_CALL.get()
+    if call is not None:
+        call.sent = True
+        call.stream = bool(body.get("stream"))
+        model = body.get("model")
+        call.model = model if isinstance(model, str) else call.model
+    return call
+
+
+def _refused(call: UpstreamCall | None, exc: BaseException) -> None:
+    """The upstream said no (or could not be reached): what the ledger keeps of that."""
+    if call is None:
+        return
+    call.error_code = error_code_of(exc)
+    credits = getattr(exc, "credits_remaining", None)
+    if isinstance(credits, int):
+        call.credits_after = credits
 
 
 def build_context(config: RelayConfig) -> RelayContext:
@@ -278,5 +470,12 @@ def build_context(config: RelayConfig) -> RelayContext:
         backoff_base=config.backoff_base,
     )
     log = config.log if config.log is not None else RequestLog(mode="silent")
+    ledger = None
+    if config.ledger is not None:
+        from kimrel_cli.usage.ledger import LedgerWriter
+
+        ledger = LedgerWriter(
+            config.ledger, on_warning=lambda text: log.message(text, level="warning")
+        )
     store = ResponsesStore(max_bytes=config.settings.responses_store_mb * 1024 * 1024)
-    return RelayContext(config=config, upstream=upstream, log=log, responses=store)
+    return RelayContext(config=config, upstream=upstream, log=log, responses=store, ledger=ledger)

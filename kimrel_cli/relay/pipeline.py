@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,7 +33,7 @@ from kimrel_cli.protocols.errors import ERROR_WIRE, ClientProtocol
 from kimrel_cli.protocols.sse import SSEEvent, encode_event
 
 if TYPE_CHECKING:
-    from kimrel_cli.relay.context import RelayContext
+    from kimrel_cli.relay.context import RelayContext, UpstreamCall
 
 logger = logging.getLogger("kimrel.relay")
 
@@ -92,6 +93,7 @@ class Outcome:
     tokens_in: int | None = None
     tokens_out: int | None = None
     error: str | None = None
+    error_code: str | None = None  # the usage ledger's code for `error`
 
 
 @dataclass
@@ -112,6 +114,9 @@ class StreamJob:
 
 async def stream(ctx: RelayContext, job: StreamJob, adapter: StreamAdapter) -> Response:
     """Open the upstream stream and answer with the adapter's translation of it."""
+    from kimrel_cli.relay.context import UPSTREAM_CALL, UpstreamCall, error_code_of
+
+    call = UPSTREAM_CALL.get() or UpstreamCall(protocol=job.protocol.value)
     stack = contextlib.AsyncExitStack()
     try:
         raw = await stack.enter_async_context(
@@ -123,32 +128,41 @@ async def stream(ctx: RelayContext, job: StreamJob, adapter: StreamAdapter) -> R
             raise
         return job.on_open_error(exc)
 
+    def sent(chunk: bytes) -> bytes:
+        if chunk and call.first_byte is None:  # the stream's time to first byte, for the ledger
+            call.first_byte = time.monotonic()
+        return chunk
+
     async def body() -> AsyncIterator[bytes]:
-        yield adapter.start()
+        yield sent(adapter.start())
         try:
             upstream_done = False
-            async for event in with_pings(raw.aiter_events(), ctx.config.ping_interval):
+            events = metered(raw.aiter_events(), call)
+            async for event in with_pings(events, ctx.config.ping_interval):
                 if event is None:
-                    yield adapter.keepalive()
+                    yield sent(adapter.keepalive())
                     continue
                 if event.data == "[DONE]":
                     upstream_done = True
                     break
-                yield adapter.feed(event)
+                yield sent(adapter.feed(event))
                 if adapter.done:
                     break
-            yield adapter.finish(upstream_done)
+            yield sent(adapter.finish(upstream_done))
         except Exception as exc:
             if not isinstance(exc, KimrelError):
                 logger.debug("stream translation failed", exc_info=True)
                 exc = UpstreamUnavailable(f"relay stream failed: {type(exc).__name__}")
-            yield adapter.fail(exc)
+            call.error_code = call.error_code or error_code_of(exc)
+            yield sent(adapter.fail(exc))
 
     async def close() -> None:
         await stack.aclose()
         if job.on_close is not None:
             job.on_close()
         outcome = adapter.outcome()
+        if outcome.error is not None and call.error_code is None:
+            call.error_code = outcome.error_code or "stream_error"
         ctx.record(
             route=job.route,
             model=job.model,
@@ -158,6 +172,7 @@ async def stream(ctx: RelayContext, job: StreamJob, adapter: StreamAdapter) -> R
             tokens_out=outcome.tokens_out,
             stream=True,
             error=outcome.error,
+            call=call,
         )
 
     return RelayStream(
@@ -271,6 +286,26 @@ class RelayStream(Response):
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
+
+
+async def metered(events: AsyncIterator[SSEEvent], call: UpstreamCall) -> AsyncIterator[SSEEvent]:
+    """Upstream events, unchanged, noting for the usage ledger the usage they report and
+    whether the upstream answer ran to its end (`[DONE]`, or a clean end of body): the API
+    bills a stream that completed, not one cut short."""
+    async for event in events:
+        data = event.data
+        if data == "[DONE]":
+            call.completed = True
+        elif '"usage"' in data:
+            with contextlib.suppress(ValueError):
+                chunk = json.loads(data)
+                if isinstance(chunk, dict):
+                    message = chunk.get("message")
+                    if isinstance(message, dict):  # Anthropic's message_start
+                        call.note_usage(message.get("usage"))
+                    call.note_usage(chunk.get("usage"))
+        yield event
+    call.completed = True
 
 
 class _Failed:

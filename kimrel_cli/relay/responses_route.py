@@ -70,10 +70,12 @@ class ResponsesAdapter:
     def outcome(self) -> Outcome:
         final = self.tx.final_response or {}
         usage = final.get("usage") or {}
+        failure = final.get("error") or {}
         return Outcome(
             tokens_in=usage.get("input_tokens"),
             tokens_out=usage.get("output_tokens"),
-            error=self.error or (final.get("error") or {}).get("message"),
+            error=self.error or failure.get("message"),
+            error_code=failure.get("code"),
         )
 
 

@@ -119,8 +119,18 @@ def make_config(
         simulate=opts.simulate,
         account=account,
         log=log,
+        ledger=_ledger_file(settings),
     )
     return config, host
+
+
+def _ledger_file(settings: Settings) -> Path | None:
+    """Where `kimrel serve` keeps the usage ledger; None when `usage.ledger` is off."""
+    if not settings.usage_ledger:
+        return None
+    from kimrel_cli.usage.ledger import ledger_path
+
+    return ledger_path()
 
 
 def bind_notice(host: str, port: int) -> tuple[str, str | None]:
@@ -288,6 +298,8 @@ def run_relay(
             signal.signal(signal.SIGUSR1, previous_usr1)
         relay_state.clear_state(os.getpid())
         status.stop()
+        if ctx.ledger is not None:  # rows still queued are written before the process ends
+            ctx.ledger.close()
         aborted = sum(stopped)
         log.message(
             "relay stopped"

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from kimrel_cli.errors import BadRequest, KimrelError
 from kimrel_cli.protocols.errors import ClientProtocol
-from kimrel_cli.relay.context import RelayContext
+from kimrel_cli.relay.context import UPSTREAM_CALL, RelayContext, UpstreamCall, error_code_of
 from kimrel_cli.relay.forward import error_response, relay_error_response
 from kimrel_cli.relay.pipeline import RelayStream
 from kimrel_cli.relay.security import BodyTooLarge, protocol_for
@@ -83,6 +83,8 @@ def guarded(handler: Handler, ctx: RelayContext, protocol: ClientProtocol | None
         ctx.stats.in_flight += 1
         started = time.monotonic()
         streaming = False
+        call = UpstreamCall(protocol=the_protocol.value)  # what the usage ledger learns
+        token = UPSTREAM_CALL.set(call)
         try:
             response = await handler(request, ctx)
             if isinstance(response, RelayStream):  # still in flight until the stream ends
@@ -97,6 +99,8 @@ def guarded(handler: Handler, ctx: RelayContext, protocol: ClientProtocol | None
             )
             return relay_error_response(the_protocol, 400, str(exc))
         except Exception as exc:
+            if call.error_code is None:
+                call.error_code = error_code_of(exc)
             response = error_response(exc, the_protocol)
             ctx.record(
                 route=request.url.path,
@@ -107,6 +111,7 @@ def guarded(handler: Handler, ctx: RelayContext, protocol: ClientProtocol | None
             )
             return response
         finally:
+            UPSTREAM_CALL.reset(token)
             if not streaming:
                 ctx.stats.in_flight -= 1
 

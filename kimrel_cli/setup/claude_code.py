@@ -342,6 +342,19 @@ def settings_problem(text: str, running: RunningRelay | None) -> str | None:
     return None
 
 
+def with_project_header(custom_headers: str | None, project: str) -> str:
+    """Claude Code's ANTHROPIC_CUSTOM_HEADERS (`Name: value` lines) with `x-kimrel-project`
+    set to `project`, the user's own headers kept."""
+    from kimrel_cli.usage.attribution import PROJECT_HEADER, project_header_value
+
+    lines = [
+        line
+        for line in (custom_headers or "").splitlines()
+        if line.strip() and line.split(":", 1)[0].strip().lower() != PROJECT_HEADER
+    ]
+    return "\n".join([*lines, f"{PROJECT_HEADER}: {project_header_value(project)}"])
+
+
 def flag_settings(env: dict[str, str]) -> dict[str, Any]:
     """Claude Code `--settings` content for `kimrel launch claude`: launch's env, above every
     settings.json (whose `env` would otherwise override launch's environment), and no other
@@ -476,5 +489,11 @@ class ClaudeCodeTarget:
             pinned=ctx.model is not None,
             limits=ctx.settings.limits,
         )
+        if ctx.project:
+            import os
+
+            env["ANTHROPIC_CUSTOM_HEADERS"] = with_project_header(
+                os.environ.get("ANTHROPIC_CUSTOM_HEADERS"), ctx.project
+            )
         settings = ctx.private_file(json.dumps(flag_settings(env)), ".json")
         return LaunchPlan(["--settings", settings], {**env, "ANTHROPIC_API_KEY": ""})

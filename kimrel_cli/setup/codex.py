@@ -281,6 +281,10 @@ class CodexTarget:
 
     def launch(self, ctx: LaunchContext) -> LaunchPlan:
         from kimrel_cli.setup.tools import CODEX_TOKEN_ENV, codex_overrides
+        from kimrel_cli.usage.attribution import PROJECT_HEADER, project_header_value
 
-        overrides = codex_overrides(ctx.relay_url, model=ctx.model or ctx.settings.default_model)
+        headers = {PROJECT_HEADER: project_header_value(ctx.project)} if ctx.project else None
+        overrides = codex_overrides(
+            ctx.relay_url, model=ctx.model or ctx.settings.default_model, headers=headers
+        )
         return LaunchPlan(launch_overrides(overrides), {CODEX_TOKEN_ENV: ctx.token})

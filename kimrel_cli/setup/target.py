@@ -88,13 +88,15 @@ class Status:
 class LaunchContext:
     """One `kimrel launch PROGRAM` run: the relay to use and its token, `--model` (None: the
     settings' default), and `private_file(text, suffix)`, which writes a 0600 file that is
-    removed when the tool exits and returns its path."""
+    removed when the tool exits and returns its path. `project` goes to the relay in the
+    `x-kimrel-project` header (usage/attribution.py), so the usage ledger can group by it."""
 
     relay_url: str
     token: str = field(repr=False)  # the local token: a secret
     model: str | None
     settings: Settings
     private_file: Callable[[str, str], str]
+    project: str | None = None  # the directory launch ran in (its name): usage by project
 
 
 @dataclass(frozen=True)

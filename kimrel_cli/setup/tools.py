@@ -88,8 +88,14 @@ def claude_env(
 
 
 def codex_overrides(
-    relay_url: str, *, model: str, catalog_path: Path | str | None = None
+    relay_url: str,
+    *,
+    model: str,
+    catalog_path: Path | str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> list[str]:
     """`-c` arguments that point Codex at the relay, with the Kimi model catalogue
     (kimrel_cli/codex_config.py, shared with the `kimrel serve` banner)."""
-    return codex_config.overrides(relay_url, model=model, catalog_path=catalog_path)
+    return codex_config.overrides(
+        relay_url, model=model, catalog_path=catalog_path, headers=headers
+    )

@@ -1,9 +1,9 @@
 """The usage ledger: one row per request kimrel makes upstream, in SQLite (WAL) in the state dir.
 
 Writers never sit on a request's path: `LedgerWriter.submit` is a queue put, and a daemon
-thread writes rows in batches. A database that is locked, read-only or corrupt costs one
-warning (through `on_warning`) and the rows of that batch; a request never fails or waits for
-it. The schema carries its version in `PRAGMA user_version` and `migrate` moves it forward.
+thread writes rows in batches. A database another process holds locked costs one warning and
+its rows wait until the lock clears; one that is read-only or corrupt costs one warning (through
+`on_warning`) and the rows of that batch; a request never fails or waits for it. The schema carries its version in `PRAGMA user_version` and `migrate` moves it forward.
 
 Credits: `credits_charged` is the price-table charge of a request the API billed (0 for one it
 did not: failed, refused, or a stream cut short); `credits_after` is the balance the API
@@ -220,9 +220,12 @@ def _window(since: float | None, until: float | None) -> tuple[str, list[object]
 class LedgerWriter:
     """Writes UsageRows on a daemon thread, in batches; `submit` never blocks or raises.
 
-    A failure to open or write costs one warning per distinct problem (never one per row) and
-    the rows of that batch; the writer tries to reopen the database at most every `retry_after`
-    seconds after a failure, so a lock that clears or a disk that frees up heals by itself.
+    A database another process holds locked keeps its rows: they wait (up to `hold_max` of
+    them, oldest dropped first) and are written once the lock clears, tried again every
+    `lock_retry` seconds. Any other failure to open or write (read-only, corrupt, a newer
+    schema, a full disk) costs one warning per distinct problem (never one per row) and the rows
+    of that batch; the writer tries to reopen the database at most every `retry_after` seconds,
+    so a problem that goes away heals by itself.
     """
 
     def __init__(
@@ -233,6 +236,8 @@ class LedgerWriter:
         batch_max: int = 256,
         batch_wait: float = 0.2,
         retry_after: float = 30.0,
+        lock_retry: float = 1.0,
+        hold_max: int = 10_000,
     ) -> None:
         self.path = path or ledger_path()
         self._on_warning = on_warning or (lambda _msg: None)
@@ -240,6 +245,8 @@ class LedgerWriter:
         self._batch_max = batch_max
         self._batch_wait = batch_wait
         self._retry_after = retry_after
+        self._lock_retry = lock_retry
+        self._hold_max = hold_max
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._warned: set[str] = set()
@@ -287,48 +294,91 @@ class LedgerWriter:
             with contextlib.suppress(Exception):
                 self._on_warning(message)
 
+    def _done(self, count: int, *, written: bool) -> None:
+        if written:
+            self.written += count
+        else:
+            self.dropped += count
+        with self._idle:
+            self._pending -= count
+            self._idle.notify_all()
+
+    def _next_batch(self, held: list[UsageRow]) -> tuple[list[UsageRow], bool]:
+        """(new rows, stop): waits for the first row, or `lock_retry` while rows are held."""
+        batch: list[UsageRow] = []
+        try:
+            first = self._queue.get(timeout=self._lock_retry if held else None)
+        except queue.Empty:
+            return batch, False
+        if first is None:
+            return batch, True
+        batch.append(first)
+        deadline = time.monotonic() + self._batch_wait
+        while len(batch) < self._batch_max:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
         failed_at = float("-inf")
+        held: list[UsageRow] = []  # rows kept while the database is locked
         stop = False
         while not stop:
-            first = self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            deadline = time.monotonic() + self._batch_wait
-            while len(batch) < self._batch_max:
-                try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
+            fresh, stop = self._next_batch(held)
+            batch = held + fresh
+            held = []
+            if not batch:
+                continue
             if conn is None and time.monotonic() - failed_at >= self._retry_after:
                 try:
                     conn = open_ledger(self.path)
                 except LedgerError as exc:
+                    if _locked(exc.__cause__) and not stop:
+                        held = self._hold(batch)
+                        self._warn(f"usage ledger: {self.path} is locked; rows wait for it")
+                        continue
                     failed_at = time.monotonic()
                     self._warn(f"usage ledger off: {exc}")
-            if conn is not None:
-                try:
-                    self.written += insert_rows(conn, batch)
-                except sqlite3.Error as exc:
-                    self.dropped += len(batch)
-                    self._warn(f"usage ledger: rows not recorded ({exc}) in {self.path}")
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.close()
-                    conn, failed_at = None, time.monotonic()
-            else:
-                self.dropped += len(batch)
-            with self._idle:
-                self._pending -= len(batch)
-                self._idle.notify_all()
+            if conn is None:
+                self._done(len(batch), written=False)
+                continue
+            try:
+                self._done(insert_rows(conn, batch), written=True)
+            except sqlite3.Error as exc:
+                if _locked(exc) and not stop:
+                    held = self._hold(batch)
+                    self._warn(f"usage ledger: {self.path} is locked; rows wait for it")
+                    continue
+                self._done(len(batch), written=False)
+                self._warn(f"usage ledger: rows not recorded ({exc}) in {self.path}")
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+                conn, failed_at = None, time.monotonic()
         if conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         with self._idle:
             self._pending = 0
             self._idle.notify_all()
+
+    def _hold(self, batch: list[UsageRow]) -> list[UsageRow]:
+        """Keep rows for the next try; beyond `hold_max`, the oldest are dropped."""
+        excess = len(batch) - self._hold_max
+        if excess > 0:
+            self._done(excess, written=False)
+            return batch[excess:]
+        return batch
+
+
+def _locked(exc: BaseException | None) -> bool:
+    """Whether a sqlite3 error only means another connection holds the database for now."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text

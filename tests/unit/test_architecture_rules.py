@@ -141,7 +141,7 @@ def test_simulator_may_use_the_sse_helpers():
 
 def test_an_unplaced_top_level_package_is_an_error():
     with pytest.raises(UnknownPackage):
-        ring_of("kimrel_cli.telemetry.log")
+        ring_of("kimrel_cli.nowhere.log")
 
 
 def test_relative_imports_resolve_against_the_module():
