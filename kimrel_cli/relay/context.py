@@ -325,6 +325,9 @@ class RelayContext:
         if status >= 400:
             self.stats.errors += 1
         latency_ms = (time.monotonic() - started) * 1000.0
+        call = call if call is not None else UPSTREAM_CALL.get()
+        went_up = call is not None and call.sent
+        who = REQUEST_ATTRIBUTION.get()
         self.log.record(
             RequestRecord(
                 time=time.time(),
@@ -337,9 +340,11 @@ class RelayContext:
                 credits_left=self.stats.credits_remaining,
                 stream=stream,
                 error=error,
+                client=who.client if who is not None else None,
+                credits_charged=_charged(call) if went_up else None,
+                account=ledger_account(self.config),
             )
         )
-        call = call if call is not None else UPSTREAM_CALL.get()
         if self.ledger is None or call is None or not call.sent or call.recorded:
             return
         call.recorded = True
@@ -372,7 +377,6 @@ class RelayContext:
         tokens_out: int | None = None,
     ) -> UsageRow:
         """The ledger row of one request that went upstream (see docs/usage.md)."""
-        from kimrel_cli.catalogue import credits_for
         from kimrel_cli.usage.ledger import UsageRow
 
         who = REQUEST_ATTRIBUTION.get() or Attribution()
@@ -381,14 +385,13 @@ class RelayContext:
             ttfb = None if call.first_byte is None else (call.first_byte - started) * 1000.0
         else:
             ttfb = latency_ms
-        model = call.model or call.model_requested
         return UsageRow(
             ts=call.started_wall,
             protocol=call.protocol,
             client=who.client,
             status=status,
             stream=stream,
-            credits_charged=credits_for(model) if call.completed and model else 0,
+            credits_charged=_charged(call),
             account=ledger_account(self.config),
             user_agent=who.user_agent,
             model_requested=call.model_requested,
@@ -414,6 +417,16 @@ class RelayContext:
             import asyncio
 
             await asyncio.to_thread(self.ledger.close)
+
+
+def _charged(call: UpstreamCall | None) -> int:
+    """What a request cost: its model's price when the API billed it (a whole answer), else 0."""
+    from kimrel_cli.catalogue import credits_for
+
+    if call is None or not call.completed:
+        return 0
+    model = call.model or call.model_requested
+    return credits_for(model) if model else 0
 
 
 def ledger_account(config: RelayConfig) -> str | None:
