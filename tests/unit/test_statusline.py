@@ -365,6 +365,11 @@ def test_with_the_relay_down_the_budget_comes_from_usage_budgets_left_for(state,
     module.Scope = Scope  # type: ignore[attr-defined]
     module.left_for = left_for  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "kimrel_cli.usage.budgets", module)
+    import kimrel_cli.usage
+
+    # `from kimrel_cli.usage import budgets` finds the package attribute first when the real
+    # module was imported earlier in this process (by the relay's budget guard)
+    monkeypatch.setattr(kimrel_cli.usage, "budgets", module, raising=False)
     write_status(state, running=False, account="work")
     line = statusline.status_line(STDIN, str(state))
     assert line.endswith("· daily budget 7/200 left · relay down")
