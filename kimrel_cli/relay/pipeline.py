@@ -318,14 +318,35 @@ class _Failed:
 _END = object()
 
 
+_IDLE = object()  # _get_within: nothing arrived in time
+
+
+async def _get_within(queue: asyncio.Queue[Any], timeout: float) -> Any:
+    """`queue.get()`, or _IDLE after `timeout` seconds.
+
+    Not `asyncio.wait_for`: before Python 3.12 it swallows a cancellation that arrives as the
+    get completes, and a stream whose client had left then ran on to its end (and was billed).
+    """
+    getter = asyncio.ensure_future(queue.get())
+    try:
+        done, _ = await asyncio.wait((getter,), timeout=timeout)
+    except BaseException:
+        getter.cancel()
+        raise
+    if done:
+        return getter.result()
+    getter.cancel()  # not done, and nothing ran since: no item is lost
+    return _IDLE
+
+
 async def with_pings(
     events: AsyncIterator[SSEEvent], interval: float
 ) -> AsyncIterator[SSEEvent | None]:
     """Upstream events as they come; None after every `interval` seconds of upstream silence.
 
     One reader task per stream pulls the upstream events into a small queue (so a ping never
-    cancels a pending read, which would break the iterator); waiting for the next one is a
-    `queue.get()` under `asyncio.wait_for` only while upstream is idle, so no task per event.
+    cancels a pending read, which would break the iterator); an event already queued is taken
+    at once, and only while upstream is idle is there a timed wait (`_get_within`).
     """
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=64)
 
@@ -344,9 +365,8 @@ async def with_pings(
             try:
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
-                try:  # asyncio.timeout is 3.11+; wait_for runs only while upstream is idle
-                    item = await asyncio.wait_for(queue.get(), interval)
-                except asyncio.TimeoutError:  # not the builtin TimeoutError on 3.10
+                item = await _get_within(queue, interval)
+                if item is _IDLE:
                     yield None
                     continue
             if item is _END:
