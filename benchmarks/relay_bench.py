@@ -591,15 +591,22 @@ def cli_times(runs: int) -> dict[str, tuple[float, float]]:
     commands = {
         "python3 -c pass": [sys.executable, "-c", "pass"],
         "kimrel --help": [*kimrel_command(), "--help"],
+        "bare Typer app --help": [sys.executable, str(HERE / "typer_floor.py"), "--help"],
     }
+    # as installed from a wheel: with bytecode (PYTHONDONTWRITEBYTECODE, set on some machines,
+    # would have every run compile kimrel's modules from source, ~150 ms more)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
-    for _ in range(runs):
+    for i in range(runs + 2):
         for name, argv in commands.items():
             started = time.perf_counter()
-            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+            )
             _, _, usage = os.wait4(proc.pid, 0)
             proc.returncode = 0
-            times[name].append((time.perf_counter() - started, usage.ru_utime + usage.ru_stime))
+            if i >= 2:  # two warm-up rounds: bytecode written, files in the page cache
+                times[name].append((time.perf_counter() - started, usage.ru_utime + usage.ru_stime))
     return {
         name: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
         for name, v in times.items()
