@@ -56,6 +56,7 @@ PROMPT = "Benchmark prompt: say something of moderate length please."
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 HIDE_SNIFFIO = False  # --hide-sniffio
+SOURCE_PATH: list[str] = []  # what_if.py: run the relay from another copy of kimrel_cli
 
 
 # ---- process figures ------------------------------------------------------------------------
@@ -333,10 +334,9 @@ def start_relay(
         "KIMREL_STATE_DIR": str(state / "state"),
         "HOME": str(state),
     }
-    if HIDE_SNIFFIO:
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(HERE / "what_if" / "no_sniffio"), *filter(None, [env.get("PYTHONPATH")])]
-        )
+    paths = [*SOURCE_PATH, str(HERE / "what_if" / "no_sniffio")] if HIDE_SNIFFIO else SOURCE_PATH
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH")])])
     proc = subprocess.Popen(
         [*kimrel_command(), "serve", "--port", "0", "--upstream", upstream, *extra],
         stdin=subprocess.DEVNULL,

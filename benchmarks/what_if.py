@@ -5,7 +5,8 @@ stream, and p50 latency, for each variant (a what-if: is an idea worth it?).
         --variant quiet=--quiet [--rounds 5] [--n 300] [--clients 1 8 64]
 
 A variant is NAME=ARGS: ARGS are extra `kimrel serve` arguments separated by commas; the word
-`hide-sniffio` runs that relay as if sniffio were not installed (what_if/no_sniffio).
+`hide-sniffio` runs that relay as if sniffio were not installed (what_if/no_sniffio), and
+`src=DIR` runs it from another copy of the source (e.g. `git archive main | tar -x -C DIR`).
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ def main() -> None:
             name, _, rest = spec.partition("=")
             extra = [a for a in rest.split(",") if a]
             rb.HIDE_SNIFFIO = "hide-sniffio" in extra
-            extra = [a for a in extra if a != "hide-sniffio"]
+            rb.SOURCE_PATH = [a[4:] for a in extra if a.startswith("src=")]
+            extra = [a for a in extra if a != "hide-sniffio" and not a.startswith("src=")]
             relays[name] = rb.start_relay(fast, tmp, name, extra)
-        rb.HIDE_SNIFFIO = False
+        rb.HIDE_SNIFFIO, rb.SOURCE_PATH = False, []
         results: dict[tuple[str, int, bool], list[rb.Sample]] = {}
         targets = {
             name: rb.Target(
