@@ -52,6 +52,7 @@ ROOT = HERE.parent
 LITELLM_VENV = HERE / ".venv-litellm"
 TOKEN = "kr-local-bench-token"
 KEY = "sk-bench-upstream-key"
+LITELLM_KEY = "sk-" + os.urandom(32).hex()
 PROMPT = "Benchmark prompt: say something of moderate length please."
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -396,6 +397,7 @@ def start_litellm(exe: Path, fast: str, slow: str, tmp: str) -> tuple[subprocess
     port = free_port()
     env = {
         **os.environ,
+        "LITELLM_MASTER_KEY": LITELLM_KEY,  # it refuses to start without one
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "LITELLM_LOG": "ERROR",
         "HOME": tmp,
@@ -482,7 +484,7 @@ def targets(procs: Procs, speed: str) -> list[Target]:
                 "litellm",
                 "127.0.0.1",
                 lport,
-                {"authorization": "Bearer anything"},
+                {"authorization": f"Bearer {LITELLM_KEY}"},
                 model=f"kimi-k2-{speed}",
                 pid=proc.pid,
             )
@@ -726,7 +728,7 @@ def report(args: argparse.Namespace, procs: Procs, res: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a sanity run: small N, no LiteLLM")
-    parser.add_argument("--n", type=int, default=1000, help="requests at 1 client (streams: n/2)")
+    parser.add_argument("--n", type=int, default=600, help="requests at 1 client (streams: n/2)")
     parser.add_argument(
         "--repeat", type=int, default=2, help="rounds of the 1-client runs, interleaved"
     )
@@ -756,6 +758,7 @@ def main() -> None:
     args = parser.parse_args()
     global HIDE_SNIFFIO
     HIDE_SNIFFIO = args.hide_sniffio
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
     if args.quick:
         args.n, args.repeat, args.seconds, args.slow_seconds = 100, 1, 1.0, 2.5
         args.requests, args.cli_runs = min(args.requests, 1000), min(args.cli_runs, 5)
