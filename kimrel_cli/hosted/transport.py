@@ -40,9 +40,10 @@ class _Connection(asyncio.Protocol):
         self.buffer = bytearray()
         self.eof = False
         self.error: BaseException | None = None
-        self.paused = False
+        self.paused = False  # reading paused: the buffer is over HIGH_WATER
+        self.write_paused = False
         self._readable: asyncio.Future[None] | None = None
-        self._writable: asyncio.Future[None] | None = None
+        self._writable: list[asyncio.Future[None]] = []
 
     # ---- asyncio callbacks -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -68,13 +69,14 @@ class _Connection(asyncio.Protocol):
         self.resume_writing()
 
     def pause_writing(self) -> None:
-        if self._writable is None:
-            self._writable = asyncio.get_running_loop().create_future()
+        self.write_paused = True
 
     def resume_writing(self) -> None:
-        waiter, self._writable = self._writable, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self.write_paused = False
+        waiters, self._writable = self._writable, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _wake_reader(self) -> None:
         waiter, self._readable = self._readable, None
@@ -91,18 +93,31 @@ class _Connection(asyncio.Protocol):
                 self._readable = None
 
     async def wait_writable(self, timeout: float | None) -> None:
-        if self._writable is not None:
-            await _wait(asyncio.shield(self._writable), timeout, httpcore.WriteTimeout)
+        if self.write_paused:
+            waiter = asyncio.get_running_loop().create_future()
+            self._writable.append(waiter)
+            await _wait(waiter, timeout, httpcore.WriteTimeout)
 
 
-async def _wait(future: Any, timeout: float | None, error: type[Exception]) -> None:
+async def _wait(
+    waiter: asyncio.Future[None], timeout: float | None, error: type[Exception]
+) -> None:
+    """Await our own future, failing it with `error` after `timeout` seconds. Not wait_for: on
+    Python < 3.12 it can swallow a cancellation that arrives as the future completes, and a
+    cancelled read (a client that went away) must end the stream at once."""
     if timeout is None:
-        await future
+        await waiter
         return
+    timer = asyncio.get_running_loop().call_later(timeout, _expire, waiter, error, timeout)
     try:
-        await asyncio.wait_for(future, timeout)
-    except asyncio.TimeoutError:
-        raise error(f"timed out after {timeout:g} s") from None
+        await waiter
+    finally:
+        timer.cancel()
+
+
+def _expire(waiter: asyncio.Future[None], error: type[Exception], timeout: float) -> None:
+    if not waiter.done():
+        waiter.set_exception(error(f"timed out after {timeout:g} s"))
 
 
 class _Stream(httpcore.AsyncNetworkStream):

@@ -183,3 +183,26 @@ def test_tls_with_a_large_streamed_answer(tmp_path: Path):
         assert server.connections == 1  # the TLS connection was kept alive and reused
 
     asyncio.run(main())
+
+
+def test_a_read_cancelled_as_its_data_arrives_is_still_cancelled():
+    """A client that goes away cancels the relay's upstream read; the cancellation must win even
+    when a chunk lands in the same loop iteration (asyncio.wait_for can swallow it before 3.12,
+    and the stream then ran on to its end)."""
+    from kimrel_cli.hosted.transport import _Connection, _Stream
+
+    class Transport(asyncio.Transport):
+        def is_closing(self) -> bool:
+            return False
+
+    async def main() -> None:
+        conn = _Connection()
+        stream = _Stream(Transport(), conn)
+        task = asyncio.ensure_future(stream.read(65536, timeout=30.0))
+        await asyncio.sleep(0)  # the read is waiting
+        conn.data_received(b"data: chunk\n\n")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
