@@ -760,8 +760,8 @@ def main() -> None:
     HIDE_SNIFFIO = args.hide_sniffio
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
     if args.quick:
-        args.n, args.repeat, args.seconds, args.slow_seconds = 100, 1, 1.0, 2.5
-        args.requests, args.cli_runs = min(args.requests, 1000), min(args.cli_runs, 5)
+        args.n, args.repeat, args.seconds, args.slow_seconds = 100, 1, 0.5, 2.4
+        args.requests, args.cli_runs = min(args.requests, 600), min(args.cli_runs, 3)
     with processes(args) as procs:
         res = bench(args, procs)
     report(args, procs, res)
