@@ -174,44 +174,46 @@ def root(
         os.environ["KIMREL_DEBUG"] = "1"
 
 
-def _register_all() -> None:
-    from kimrel_cli.cli import (
-        accounts,
-        auth,
-        budget,
-        chat,
-        config,
-        launch,
-        models,
-        serve,
-        setup,
-        simulate,
-        statusline,
-        usage,
-    )
+# The command modules, in the order `kimrel --help` lists them. A new one is a module in this
+# package with a `register(app)` function, named here: one line. Each imports only typer, the
+# standard library and light kimrel modules at its top (heavy ones inside its functions), so
+# `kimrel --help` stays fast; tests/unit/test_cli_imports.py checks that nothing heavy loads.
+COMMAND_MODULES = (
+    "auth",
+    "accounts",
+    "config",
+    "models",
+    "setup",
+    "serve",
+    "launch",
+    "chat",
+    "simulate",
+    "usage",
+    "budget",
+    "statusline",
+)
 
-    for module in (
-        auth,
-        accounts,
-        config,
-        models,
-        setup,
-        serve,
-        launch,
-        chat,
-        simulate,
-        usage,
-        budget,
-        statusline,
-    ):
-        module.register(app)
+
+def _register_all() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"kimrel_cli.cli.{name}").register(app)
 
 
 _register_all()
 
 
+def _wants_help(args: list[str]) -> bool:
+    return not args or "--help" in args or "-h" in args
+
+
 def main() -> None:
     """Console-script entry point."""
+    if _wants_help(sys.argv[1:]):
+        from kimrel_cli.cli.fasthelp import light_help_renderer
+
+        light_help_renderer()
     try:
         app(prog_name="kimrel")
     except KeyboardInterrupt:

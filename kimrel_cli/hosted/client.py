@@ -353,10 +353,11 @@ class AsyncClient(BaseClient):
         **kwargs: Any,
     ) -> None:
         super().__init__(api_key, base_url, **kwargs)
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        self._http = httpx.AsyncClient(
-            timeout=self.timeout, transport=transport, trust_env=False, limits=limits
-        )
+        if transport is None:  # one pool for every request, kept alive (hosted/transport.py)
+            from kimrel_cli.hosted.transport import upstream_transport
+
+            transport = upstream_transport()
+        self._http = httpx.AsyncClient(timeout=self.timeout, transport=transport, trust_env=False)
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -35,6 +35,9 @@ class ChatPassThrough:
     def __init__(self, shown: str, upstream_id: str, wants_usage: bool) -> None:
         self.shown = shown
         self.rename = shown != upstream_id
+        # renaming without re-serialising: the upstream's `"model":"ID"` swapped in the text
+        self._upstream_model = re.compile(r'"model"\s*:\s*' + re.escape(json.dumps(upstream_id)))
+        self._shown_model = '"model":' + json.dumps(shown, ensure_ascii=False)
         self.wants_usage = wants_usage
         self.finished = False
         self.done = False
@@ -50,7 +53,12 @@ class ChatPassThrough:
         data = event.data
         if not self.finished and _FINISHED.search(data):
             self.finished = True
-        if self.rename or '"usage"' in data or '"error"' in data:
+        special = '"usage"' in data or '"error"' in data
+        if self.rename and not special:
+            swapped, found = self._upstream_model.subn(self._shown_model, data, count=1)
+            if found:
+                return encode_data(swapped)
+        if self.rename or special:
             chunk = json.loads(data)
             if isinstance(chunk, dict):
                 if "error" in chunk:
