@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from kimrel_cli.hosted.client import AsyncClient, RawStream, Result
     from kimrel_cli.relay.dashboard import RequestLog
+    from kimrel_cli.relay.pacing import Pacer
 
 # Request headers a client may send that the relay passes upstream. Nothing else from the
 # client goes through: never its auth headers (the relay's own key replaces them).
@@ -107,6 +108,16 @@ class RelayContext:
     responses: ResponsesStore = field(default_factory=ResponsesStore)
     streams: set[Any] = field(default_factory=set)  # RelayStreams in flight (forward.py)
     stopping: bool = False
+    pacer: Pacer = field(init=False)  # rate-limit pacing (relay/pacing.py)
+
+    def __post_init__(self) -> None:
+        from kimrel_cli.relay.pacing import Pacer
+
+        self.pacer = Pacer(
+            max_wait=lambda: self.settings.pace_max_wait,
+            credits=lambda: self.stats.credits_remaining,
+            log=lambda text: self.log.message(text, level="warning"),
+        )
 
     def stop_streams(self) -> int:
         """Relay shutdown: end every stream in flight with an error event; returns how many."""
@@ -155,38 +166,43 @@ class RelayContext:
         self, path: str, body: dict[str, Any], headers: Mapping[str, str] | None = None
     ) -> AsyncIterator[RawStream]:
         """An upstream SSE stream (retries happen before it is entered); counted in stats."""
-        sent = time.monotonic()
-        async with self.upstream.open_stream(path, body, headers=headers) as raw:
-            self.stats.streams_opened += 1
-            self.note_rate(getattr(raw, "rate", None), sent)
-            try:
-                yield raw
-            finally:
-                self.stats.streams_closed += 1
+        async with self.pacer.slot() as seq:
+            sent = time.monotonic()
+            async with self.upstream.open_stream(path, body, headers=headers) as raw:
+                self.stats.streams_opened += 1
+                self.note_rate(getattr(raw, "rate", None), sent, seq)
+                try:
+                    yield raw
+                finally:
+                    self.stats.streams_closed += 1
 
     async def call(
         self, path: str, body: dict[str, Any], headers: Mapping[str, str] | None = None
     ) -> Result:
         """A non-streaming upstream POST, with the client's safe retries."""
-        sent = time.monotonic()
-        result = await self.upstream.request("POST", path, body, headers=headers)
-        self.note_rate(result.rate, sent)
+        async with self.pacer.slot() as seq:
+            sent = time.monotonic()
+            result = await self.upstream.request("POST", path, body, headers=headers)
+        self.note_rate(result.rate, sent, seq)
         return result
 
     async def get(self, path: str, headers: Mapping[str, str] | None = None) -> Result:
-        sent = time.monotonic()
-        result = await self.upstream.request("GET", path, None, headers=headers)
-        self.note_rate(result.rate, sent)
+        async with self.pacer.slot() as seq:
+            sent = time.monotonic()
+            result = await self.upstream.request("GET", path, None, headers=headers)
+        self.note_rate(result.rate, sent, seq)
         return result
 
-    def note_rate(self, rate: Any, sent_at: float | None = None) -> None:
+    def note_rate(self, rate: Any, sent_at: float | None = None, seq: int | None = None) -> None:
         """Take an answer's credit figure unless an answer already seen is newer.
 
         Concurrent answers arrive out of order and each carries the balance as it was when the
         API took the request, so a figure may be older than the one shown. Lower figures are
         always taken; a higher one only from a request sent after the shown figure arrived (a
         top-up), never from one that was already in flight: the figure never goes backwards.
+        The rate-limit figures go to the pacer (`seq`: the pacer's number for the request).
         """
+        self.pacer.observe(seq, rate)
         credits = getattr(rate, "credits_remaining", None)
         if credits is None:
             return

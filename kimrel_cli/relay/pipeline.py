@@ -111,7 +111,20 @@ class StreamJob:
 
 
 async def stream(ctx: RelayContext, job: StreamJob, adapter: StreamAdapter) -> Response:
-    """Open the upstream stream and answer with the adapter's translation of it."""
+    """Open the upstream stream and answer with the adapter's translation of it.
+
+    A request the rate-limit pacer holds (relay/pacing.py) gets its stream at once instead: the
+    adapter's `start()`, a keep-alive every `ping_interval` seconds while it waits, then the
+    upstream stream (an error from here on is the protocol's stream error event).
+    """
+    try:
+        held = ctx.pacer.would_hold()
+    except Exception as exc:  # the window resets later than the relay waits: a 429 at once
+        if job.on_open_error is None:
+            raise
+        return job.on_open_error(exc)
+    if held:
+        return _held_stream(ctx, job, adapter)
     stack = contextlib.AsyncExitStack()
     try:
         raw = await stack.enter_async_context(
@@ -126,24 +139,77 @@ async def stream(ctx: RelayContext, job: StreamJob, adapter: StreamAdapter) -> R
     async def body() -> AsyncIterator[bytes]:
         yield adapter.start()
         try:
-            upstream_done = False
-            async for event in with_pings(raw.aiter_events(), ctx.config.ping_interval):
-                if event is None:
-                    yield adapter.keepalive()
-                    continue
-                if event.data == "[DONE]":
-                    upstream_done = True
-                    break
-                yield adapter.feed(event)
-                if adapter.done:
-                    break
-            yield adapter.finish(upstream_done)
+            async for chunk in _relay(ctx, raw, adapter):
+                yield chunk
         except Exception as exc:
-            if not isinstance(exc, KimrelError):
-                logger.debug("stream translation failed", exc_info=True)
-                exc = UpstreamUnavailable(f"relay stream failed: {type(exc).__name__}")
-            yield adapter.fail(exc)
+            yield _failure(adapter, exc)
 
+    return RelayStream(
+        body(),
+        headers=job.out_headers,
+        on_close=_closer(ctx, job, adapter, stack),
+        shutdown_tail=shutdown_tail(job.protocol),
+    )
+
+
+def _held_stream(ctx: RelayContext, job: StreamJob, adapter: StreamAdapter) -> Response:
+    """The stream of a request the pacer holds: open to the client at once, pinged while held."""
+    from kimrel_cli.relay.pacing import ADMITTED, admitted_with_pings
+
+    stack = contextlib.AsyncExitStack()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield adapter.start()
+        try:
+            async for seq in admitted_with_pings(ctx.pacer, ctx.config.ping_interval):
+                if seq is None:
+                    yield adapter.keepalive()
+                else:
+                    ADMITTED.set(seq)  # ctx.open_stream's pacer slot takes it, no second wait
+            raw = await stack.enter_async_context(
+                ctx.open_stream(job.upstream_path, job.body, job.headers)
+            )
+            async for chunk in _relay(ctx, raw, adapter):
+                yield chunk
+        except Exception as exc:
+            yield _failure(adapter, exc)
+        finally:
+            await stack.aclose()  # in the task that opened it (the stream's pump)
+
+    return RelayStream(
+        body(),
+        headers=job.out_headers,
+        on_close=_closer(ctx, job, adapter, stack),
+        shutdown_tail=shutdown_tail(job.protocol),
+    )
+
+
+async def _relay(ctx: RelayContext, raw: Any, adapter: StreamAdapter) -> AsyncIterator[bytes]:
+    """The upstream events through the adapter, with keep-alives while upstream is silent."""
+    upstream_done = False
+    async for event in with_pings(raw.aiter_events(), ctx.config.ping_interval):
+        if event is None:
+            yield adapter.keepalive()
+            continue
+        if event.data == "[DONE]":
+            upstream_done = True
+            break
+        yield adapter.feed(event)
+        if adapter.done:
+            break
+    yield adapter.finish(upstream_done)
+
+
+def _failure(adapter: StreamAdapter, exc: Exception) -> bytes:
+    if not isinstance(exc, KimrelError):
+        logger.debug("stream translation failed", exc_info=True)
+        exc = UpstreamUnavailable(f"relay stream failed: {type(exc).__name__}")
+    return adapter.fail(exc)
+
+
+def _closer(
+    ctx: RelayContext, job: StreamJob, adapter: StreamAdapter, stack: contextlib.AsyncExitStack
+) -> Callable[[], Awaitable[None]]:
     async def close() -> None:
         await stack.aclose()
         if job.on_close is not None:
@@ -160,9 +226,7 @@ async def stream(ctx: RelayContext, job: StreamJob, adapter: StreamAdapter) -> R
             error=outcome.error,
         )
 
-    return RelayStream(
-        body(), headers=job.out_headers, on_close=close, shutdown_tail=shutdown_tail(job.protocol)
-    )
+    return close
 
 
 class RelayStream(Response):
