@@ -49,18 +49,27 @@ ADMITTED: contextvars.ContextVar[int | None] = contextvars.ContextVar(
 
 @dataclass
 class PaceState:
-    """One account's rate-limit windows as the relay sees them; pure, times in epoch seconds."""
+    """One account's rate-limit windows as the relay sees them; pure, times in epoch seconds.
+
+    Two counts must both leave room: the relay's own count of requests released in the last
+    `window` seconds (a sliding minute, like the API's), and the freshest answer's Remaining less
+    the requests released after that answer's request, until that answer's Reset. `window` is
+    60 s until an answer shows the real length: the first request alone in its window has its
+    Reset one window after it was sent (rounded up), which is how a scaled simulator's short
+    "minute" is learned.
+    """
 
     header_limit: int | None = None  # X-RateLimit-Limit, the per-minute limit
     tier: Tier | None = None  # from the balance: the per-minute default, the hour and day limits
-    window_end: float | None = None  # when the current minute window resets
-    sent_in_window: int = 0  # requests released since the window began (answered or not)
+    window: float = MINUTE  # the minute window's length (learned from the headers)
     released: int = 0  # every request released so far: the last one's seq
     in_flight: int = 0
     header_remaining: int | None = None  # X-RateLimit-Remaining of the freshest answer …
-    header_seq: int = 0  # … and the seq of the request it answered
+    header_seq: int = 0  # … the seq of the request it answered …
+    header_reset: float | None = None  # … and its X-RateLimit-Reset
     blocked_until: float | None = None  # a 429 said: nothing until then (any window)
-    history: deque[float] = field(default_factory=deque)  # release times, for hour and day
+    history: deque[float] = field(default_factory=deque)  # release times (a day's worth)
+    sent_at: dict[int, float] = field(default_factory=dict)  # seq → release time, recent ones
 
     @property
     def limit(self) -> int:
@@ -70,23 +79,38 @@ class PaceState:
             return self.tier.per_minute
         return DEFAULT_LIMIT
 
-    def remaining(self) -> int:
-        """How many more requests the minute window takes now (never below 0)."""
-        left = self.limit - self.sent_in_window
-        if self.header_remaining is not None:
-            # requests released after the one the header answered may not be counted in it yet
-            left = min(left, self.header_remaining - (self.released - self.header_seq))
-        return max(0, left)
-
     def _roll(self, now: float) -> None:
-        if self.window_end is not None and now >= self.window_end + RESET_GUARD:
-            self.window_end = None
-            self.sent_in_window = 0
-            self.header_remaining = None
+        if self.header_reset is not None and now >= self.header_reset + RESET_GUARD:
+            self.header_remaining = self.header_reset = None
         if self.blocked_until is not None and now >= self.blocked_until + RESET_GUARD:
             self.blocked_until = None
         while self.history and self.history[0] <= now - LONG_WINDOWS[-1][1]:
             self.history.popleft()
+
+    def _recent(self, now: float, length: float) -> list[float]:
+        start = now - length
+        recent: list[float] = []
+        for t in reversed(self.history):
+            if t <= start:
+                break
+            recent.append(t)
+        recent.reverse()
+        return recent
+
+    def _header_left(self) -> int | None:
+        if self.header_remaining is None:
+            return None
+        # requests released after the one the header answered may not be counted in it yet
+        return self.header_remaining - (self.released - self.header_seq)
+
+    def remaining(self, now: float) -> int:
+        """How many more requests the minute window takes now (never below 0)."""
+        self._roll(now)
+        left = self.limit - len(self._recent(now, self.window))
+        header = self._header_left()
+        if header is not None:
+            left = min(left, header)
+        return max(0, left)
 
     def _long_limits(self) -> list[tuple[float, int]]:
         if self.tier is None or self.tier.per_hour <= 0:
@@ -100,33 +124,36 @@ class PaceState:
         waits = [0.0]
         if self.blocked_until is not None:
             waits.append(self.blocked_until + RESET_GUARD - now)
-        if self.remaining() <= 0 and self.window_end is not None:
-            waits.append(self.window_end + RESET_GUARD - now)
-        for length, limit in self._long_limits():
-            start = now - length
-            in_window = [t for t in self.history if t > start]
-            if len(in_window) >= limit:
-                waits.append(in_window[len(in_window) - limit] + length - now)
+        header = self._header_left()
+        if header is not None and header <= 0 and self.header_reset is not None:
+            waits.append(self.header_reset + RESET_GUARD - now)
+        for length, limit in [(self.window, self.limit), *self._long_limits()]:
+            recent = self._recent(now, length)
+            if len(recent) >= limit:  # wait until enough of them have left the window
+                waits.append(recent[len(recent) - limit] + length + RESET_GUARD - now)
         return max(waits)
 
     def resets_in(self, now: float) -> float | None:
-        """Seconds until the window that holds requests back resets (None: not known)."""
+        """Seconds until the minute window frees a place, or until the hold ends (None: the
+        window is empty)."""
         wait = self.wait(now)
         if wait > 0:
             return wait
-        if self.window_end is None:
-            return None
-        return max(0.0, self.window_end - now)
+        if self.header_reset is not None:
+            return max(0.0, self.header_reset - now)
+        recent = self._recent(now, self.window)
+        return recent[0] + self.window - now if recent else None
 
     def release(self, now: float) -> int:
         """One request goes upstream now; returns its seq (for `observe` and `finish`)."""
         self._roll(now)
-        if self.window_end is None:
-            self.window_end = now + MINUTE  # a guess until the first answer's Reset
-        self.sent_in_window += 1
         self.released += 1
         self.in_flight += 1
         self.history.append(now)
+        self.sent_at[self.released] = now
+        if len(self.sent_at) > 4096:
+            for seq in sorted(self.sent_at)[:2048]:
+                del self.sent_at[seq]
         return self.released
 
     def finish(self, seq: int) -> None:
@@ -148,20 +175,22 @@ class PaceState:
             self.header_limit = limit
         if remaining is None or reset is None or reset <= now:
             return  # nothing said, or a window that has already reset
+        sent = self.sent_at.pop(seq, None) if seq is not None else None
+        if sent is not None and remaining == self.limit - 1:
+            # alone in its window: Reset is one window after it was sent, rounded up
+            self.window = min(max(reset - sent, 0.5), 2 * MINUTE)
         if seq is None:
             seq = self.released  # the freshest possible: it cannot know of later releases
         if seq < self.header_seq:
             return  # an older request's view; a fresher answer was already taken
         self.header_remaining = remaining
         self.header_seq = seq
-        self.window_end = float(reset)
+        self.header_reset = float(reset)
 
     def limited(self, retry_after: float | None, now: float) -> None:
         """A 429 came back anyway (another client of the same key, a window we do not count)."""
         until = now + (retry_after if retry_after is not None and retry_after > 0 else 1.0)
         self.blocked_until = max(self.blocked_until or until, until)
-        self.header_remaining = 0
-        self.header_seq = self.released
 
 
 def _seconds(value: float) -> str:
@@ -202,7 +231,7 @@ class Pacer:
             "queued": len(self._queue),
             "resets_in": None if resets is None else round(resets, 1),
             "limit": self.state.limit,
-            "remaining": self.state.remaining(),
+            "remaining": self.state.remaining(now),
         }
 
     # ---- the request path -----------------------------------------------------------------------
