@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from kimrel_cli.catalogue import tier_for
 from kimrel_cli.errors import RateLimited
 from kimrel_cli.hosted.ratelimit import RateInfo
-from kimrel_cli.relay.pacing import MINUTE, RESET_GUARD, PaceState, Pacer
+from kimrel_cli.relay.pacing import MINUTE, RESET_GUARD, Pacer, PaceState
 from kimrel_cli.simulator.accounting import Ledger
 
 T0 = 1_800_000_000.0
@@ -134,7 +134,9 @@ def test_never_more_than_the_limit_is_sent_in_a_window(bursts, latencies, scale)
             answers.sort(key=lambda a: a[0])
             _, seq, rate = answers.pop(0)
             state.finish(seq)
-            state.observe(seq, limit=rate.limit, remaining=rate.remaining, reset=rate.reset, now=now)
+            state.observe(
+                seq, limit=rate.limit, remaining=rate.remaining, reset=rate.reset, now=now
+            )
             continue
         if state.wait(now) > 0:
             continue
