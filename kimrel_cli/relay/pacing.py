@@ -51,25 +51,31 @@ ADMITTED: contextvars.ContextVar[int | None] = contextvars.ContextVar(
 class PaceState:
     """One account's rate-limit windows as the relay sees them; pure, times in epoch seconds.
 
-    Two counts must both leave room: the relay's own count of requests released in the last
-    `window` seconds (a sliding minute, like the API's), and the freshest answer's Remaining less
-    the requests released after that answer's request, until that answer's Reset. `window` is
-    60 s until an answer shows the real length: the first request alone in its window has its
-    Reset one window after it was sent (rounded up), which is how a scaled simulator's short
-    "minute" is learned.
+    Two counts must both leave room in the minute window:
+    - the relay's own: every request in flight, and every answered one until `window` seconds
+      after its answer came. The API counted it at some moment between sending and answer, so
+      counting from the answer never lets one leave the count before it left the API's window,
+      however long requests wait to be admitted under load.
+    - the freshest answer's Remaining, less the requests released after that answer's request,
+      until that answer's Reset.
+    `window` is 60 s until an answer shows the real length: a request alone in its window has
+    its Reset one window after it was admitted (rounded up), so Reset minus the time it was sent
+    is at least the window; that is how a scaled simulator's short "minute" is learned.
     """
 
     header_limit: int | None = None  # X-RateLimit-Limit, the per-minute limit
     tier: Tier | None = None  # from the balance: the per-minute default, the hour and day limits
-    window: float = MINUTE  # the minute window's length (learned from the headers)
+    window: float = MINUTE  # the minute window's length (learned from the headers) …
+    window_learned: bool = False  # … or still the documented 60 s, a guess
     released: int = 0  # every request released so far: the last one's seq
-    in_flight: int = 0
     header_remaining: int | None = None  # X-RateLimit-Remaining of the freshest answer …
     header_seq: int = 0  # … the seq of the request it answered …
     header_reset: float | None = None  # … and its X-RateLimit-Reset
     blocked_until: float | None = None  # a 429 said: nothing until then (any window)
+    counted: dict[int, float | None] = field(default_factory=dict)  # seq → answered at (None:
+    # in flight), for the minute window
+    sent_at: dict[int, float] = field(default_factory=dict)  # seq → released at, until answered
     history: deque[float] = field(default_factory=deque)  # release times (a day's worth)
-    sent_at: dict[int, float] = field(default_factory=dict)  # seq → release time, recent ones
 
     @property
     def limit(self) -> int:
@@ -79,11 +85,18 @@ class PaceState:
             return self.tier.per_minute
         return DEFAULT_LIMIT
 
+    @property
+    def in_flight(self) -> int:
+        return sum(1 for t in self.counted.values() if t is None)
+
     def _roll(self, now: float) -> None:
         if self.header_reset is not None and now >= self.header_reset + RESET_GUARD:
             self.header_remaining = self.header_reset = None
         if self.blocked_until is not None and now >= self.blocked_until + RESET_GUARD:
             self.blocked_until = None
+        gone = [s for s, t in self.counted.items() if t is not None and t <= now - self.window]
+        for seq in gone:
+            del self.counted[seq]
         while self.history and self.history[0] <= now - LONG_WINDOWS[-1][1]:
             self.history.popleft()
 
@@ -106,7 +119,7 @@ class PaceState:
     def remaining(self, now: float) -> int:
         """How many more requests the minute window takes now (never below 0)."""
         self._roll(now)
-        left = self.limit - len(self._recent(now, self.window))
+        left = self.limit - len(self.counted)
         header = self._header_left()
         if header is not None:
             left = min(left, header)
@@ -118,16 +131,28 @@ class PaceState:
         per = {"hour": self.tier.per_hour, "day": self.tier.per_day}
         return [(length, per[name]) for name, length in LONG_WINDOWS]
 
-    def wait(self, now: float) -> float:
-        """Seconds until one more request may go (0: now)."""
+    def _minute_wait(self, now: float, sure: bool) -> float:
+        must_leave = len(self.counted) - self.limit + 1
+        if must_leave <= 0:
+            return 0.0
+        answered = sorted(t for t in self.counted.values() if t is not None)
+        if must_leave <= len(answered) and (self.window_learned or not sure):
+            return answered[must_leave - 1] + self.window + RESET_GUARD - now
+        # too many still in flight: at least a window after their answers (which wake us)
+        return 0.0 if sure else self.window + RESET_GUARD
+
+    def wait(self, now: float, *, sure: bool = False) -> float:
+        """Seconds until one more request may go (0: now). `sure`: only what is known (a 429,
+        Remaining 0, a learned window), not a guess of the window's length or of when answers
+        come: the wait a request is refused for at once."""
         self._roll(now)
-        waits = [0.0]
+        waits = [0.0, self._minute_wait(now, sure)]
         if self.blocked_until is not None:
             waits.append(self.blocked_until + RESET_GUARD - now)
         header = self._header_left()
         if header is not None and header <= 0 and self.header_reset is not None:
             waits.append(self.header_reset + RESET_GUARD - now)
-        for length, limit in [(self.window, self.limit), *self._long_limits()]:
+        for length, limit in self._long_limits():
             recent = self._recent(now, length)
             if len(recent) >= limit:  # wait until enough of them have left the window
                 waits.append(recent[len(recent) - limit] + length + RESET_GUARD - now)
@@ -141,24 +166,26 @@ class PaceState:
             return wait
         if self.header_reset is not None:
             return max(0.0, self.header_reset - now)
-        recent = self._recent(now, self.window)
-        return recent[0] + self.window - now if recent else None
+        answered = [t for t in self.counted.values() if t is not None]
+        return min(answered) + self.window - now if answered else None
 
     def release(self, now: float) -> int:
         """One request goes upstream now; returns its seq (for `observe` and `finish`)."""
         self._roll(now)
         self.released += 1
-        self.in_flight += 1
-        self.history.append(now)
+        self.counted[self.released] = None
         self.sent_at[self.released] = now
-        if len(self.sent_at) > 4096:
-            for seq in sorted(self.sent_at)[:2048]:
-                del self.sent_at[seq]
+        if len(self.sent_at) > 4096:  # answers whose headers never came (errors)
+            for old in sorted(self.sent_at)[:2048]:
+                del self.sent_at[old]
+        self.history.append(now)
         return self.released
 
-    def finish(self, seq: int) -> None:
-        """The request `seq` has its answer (or failed)."""
-        self.in_flight = max(0, self.in_flight - 1)
+    def finish(self, seq: int, now: float) -> None:
+        """The request `seq` is over (answered, failed or never sent): counted until `window`
+        seconds after its answer, or after now when no answer was observed."""
+        if seq in self.counted and self.counted[seq] is None:
+            self.counted[seq] = now
 
     def observe(
         self,
@@ -171,14 +198,17 @@ class PaceState:
     ) -> None:
         """An answer's X-RateLimit-* headers (`seq` None: a request that was not counted)."""
         self._roll(now)
+        if seq is not None and seq in self.counted and self.counted[seq] is None:
+            self.counted[seq] = now  # the API counted it by now
         if limit is not None and limit > 0:
             self.header_limit = limit
         if remaining is None or reset is None or reset <= now:
             return  # nothing said, or a window that has already reset
         sent = self.sent_at.pop(seq, None) if seq is not None else None
         if sent is not None and remaining == self.limit - 1:
-            # alone in its window: Reset is one window after it was sent, rounded up
+            # alone in its window: Reset is one window after it was admitted, rounded up
             self.window = min(max(reset - sent, 0.5), 2 * MINUTE)
+            self.window_learned = True
         if seq is None:
             seq = self.released  # the freshest possible: it cannot know of later releases
         if seq < self.header_seq:
@@ -243,10 +273,10 @@ class Pacer:
             return False
         now = self._clock()
         self._update_tier()
-        wait = self.state.wait(now)
-        if wait > bound:
-            raise self._refusal(wait, held=0.0)
-        return bool(self._queue) or wait > 0
+        sure = self.state.wait(now, sure=True)
+        if sure > bound:
+            raise self._refusal(sure, held=0.0)
+        return bool(self._queue) or self.state.wait(now) > 0
 
     async def acquire(self) -> int:
         """Wait for this request's turn (FIFO) and release it; its seq. RateLimited when the
@@ -261,8 +291,9 @@ class Pacer:
         wait = self.state.wait(now)
         if bound <= 0 or (not self._queue and wait <= 0):
             return self.state.release(now)
-        if wait > bound:
-            raise self._refusal(wait, held=0.0)
+        sure = self.state.wait(now, sure=True)
+        if sure > bound:
+            raise self._refusal(sure, held=0.0)
         me = object()
         self._queue.append(me)
         self._started_holding(now, wait)
@@ -297,7 +328,16 @@ class Pacer:
             self.state.limited(exc.retry_after, self._clock())
             raise
         finally:
-            self.state.finish(seq)
+            self.state.finish(seq, self._clock())
+            self._wake()
+
+    def drop_admitted(self) -> None:
+        """A request admitted by the pipeline (ADMITTED) that never went upstream: stop
+        counting it as in flight."""
+        seq = ADMITTED.get()
+        if seq is not None:
+            ADMITTED.set(None)
+            self.state.finish(seq, self._clock())
             self._wake()
 
     def observe(self, seq: int | None, rate: Any) -> None:
@@ -384,4 +424,6 @@ async def admitted_with_pings(pacer: Pacer, interval: float) -> AsyncIterator[in
             with contextlib.suppress(BaseException):
                 await task
         elif not taken and not task.cancelled() and task.exception() is None:
-            pacer.state.finish(task.result())  # released, but the client left before using it
+            pacer.state.finish(
+                task.result(), pacer._clock()
+            )  # released, but the client left before using it

@@ -174,6 +174,7 @@ def _held_stream(ctx: RelayContext, job: StreamJob, adapter: StreamAdapter) -> R
         except Exception as exc:
             yield _failure(adapter, exc)
         finally:
+            ctx.pacer.drop_admitted()  # admitted, but the client left before it was sent
             await stack.aclose()  # in the task that opened it (the stream's pump)
 
     return RelayStream(

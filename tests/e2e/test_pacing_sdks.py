@@ -183,24 +183,25 @@ def test_a_held_stream_opens_at_once_and_gets_pings_until_released(stack):
         for line in r.iter_lines():
             if line.startswith("event: "):
                 events.append((time.monotonic() - sent, line[7:]))
-    assert opened < 0.5  # the stream opened while the request was held
+    assert opened < 1.0  # the stream opened while the request was held
     names = [name for _, name in events]
     assert names[0] == "message_start" and names[-1] == "message_stop"
     first_content = names.index("content_block_start")
     assert names[:first_content].count("ping") >= 4  # one every 0.2 s while held (≥ 1 s)
-    assert events[first_content][0] >= 0.8
+    assert events[first_content][0] >= max(0.8, opened + 0.5)  # held after the stream opened
     assert [s for _, s in recorder.chats()] == [200] * (LIMIT + 1)
 
 
 def test_past_the_bound_each_protocol_gets_a_429_with_retry_after_at_once(stack):
-    relay, recorder = stack(scale=0.1, max_wait=1)  # a minute is 6 s: its reset is past 1 s
+    relay, recorder = stack(scale=0.1, max_wait=3)  # a minute is 6 s: its reset is past 3 s
+    openai_sdk, anthropic_sdk = oai(relay), ant(relay)
     fill_window(relay)
     messages = [{"role": "user", "content": "one more"}]
 
     started = time.monotonic()
     with pytest.raises(openai.RateLimitError) as oai_error:
-        oai(relay).chat.completions.create(model=MODEL, messages=messages, max_tokens=8)
-    assert time.monotonic() - started < 0.5
+        openai_sdk.chat.completions.create(model=MODEL, messages=messages, max_tokens=8)
+    assert time.monotonic() - started < 1.5  # not held for the 3 s bound: refused at once
     response = oai_error.value.response
     assert int(response.headers["retry-after"]) >= 2
     assert response.json()["error"]["code"] == "rate_limit_exceeded"
@@ -209,8 +210,10 @@ def test_past_the_bound_each_protocol_gets_a_429_with_retry_after_at_once(stack)
     for stream in (False, True):
         started = time.monotonic()
         with pytest.raises(anthropic.RateLimitError) as ant_error:
-            ant(relay).messages.create(model=MODEL, max_tokens=8, messages=messages, stream=stream)
-        assert time.monotonic() - started < 0.5
+            anthropic_sdk.messages.create(
+                model=MODEL, max_tokens=8, messages=messages, stream=stream
+            )
+        assert time.monotonic() - started < 1.5
         response = ant_error.value.response
         assert int(response.headers["retry-after"]) >= 2
         assert response.json()["error"]["type"] == "rate_limit_error"
