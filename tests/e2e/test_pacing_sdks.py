@@ -158,6 +158,24 @@ def test_an_anthropic_burst_streaming_and_not_is_held_not_refused(stack):
     assert relay.ctx.pacer.snapshot()["waiting"] is False
 
 
+def test_a_responses_streaming_burst_is_held_not_refused(stack):
+    """Codex's protocol: streaming Responses through the openai SDK."""
+    relay, recorder = stack(scale=0.025, max_wait=10)
+    client = oai(relay)
+    n = 26
+
+    def one(i: int) -> str:
+        events = client.responses.create(
+            model=MODEL, input=f"codex {i}", max_output_tokens=16, stream=True
+        )
+        done = [e for e in events if e.type in ("response.completed", "response.failed")]
+        assert [e.type for e in done] == ["response.completed"]
+        return done[0].response.output_text
+
+    assert all(burst(n, one))
+    assert_paced(recorder, n)
+
+
 def fill_window(relay) -> None:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     body = {"model": MODEL, "messages": [{"role": "user", "content": "fill"}], "max_tokens": 8}
