@@ -250,3 +250,23 @@ def test_past_the_bound_each_protocol_gets_a_429_with_retry_after_at_once(stack)
 
     assert [s for _, s in recorder.chats()] == [200] * LIMIT  # none of them went upstream
     assert relay.ctx.pacer.refused_total == 4
+
+
+def test_a_client_that_leaves_while_held_leaves_the_queue(stack):
+    relay, recorder = stack(scale=0.1, max_wait=10)  # a minute is 6 s, within the bound
+    fill_window(relay)
+    body = {"model": MODEL, "max_tokens": 8, "stream": True, "messages": [{"role": "user"}]}
+    body["messages"][0]["content"] = "leaving"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with loopback.stream("POST", relay.url + "/v1/messages", json=body, headers=headers) as r:
+        assert r.status_code == 200
+        first = next(r.iter_lines())
+        assert first == "event: message_start"
+        assert relay.ctx.pacer.snapshot()["queued"] == 1
+    deadline = time.monotonic() + 3
+    while relay.ctx.pacer.snapshot()["queued"]:
+        assert time.monotonic() < deadline, "the request stayed queued after its client left"
+        time.sleep(0.02)
+    assert relay.ctx.pacer.state.in_flight == 0
+    time.sleep(0.2)
+    assert len(recorder.chats()) == LIMIT  # it never went upstream
