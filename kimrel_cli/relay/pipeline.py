@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -139,8 +139,9 @@ async def stream(ctx: RelayContext, job: StreamJob, adapter: StreamAdapter) -> R
     async def body() -> AsyncIterator[bytes]:
         yield adapter.start()
         try:
-            async for chunk in _relay(ctx, raw, adapter):
-                yield chunk
+            async with contextlib.aclosing(_relay(ctx, raw, adapter)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
         except Exception as exc:
             yield _failure(adapter, exc)
 
@@ -169,8 +170,9 @@ def _held_stream(ctx: RelayContext, job: StreamJob, adapter: StreamAdapter) -> R
             raw = await stack.enter_async_context(
                 ctx.open_stream(job.upstream_path, job.body, job.headers)
             )
-            async for chunk in _relay(ctx, raw, adapter):
-                yield chunk
+            async with contextlib.aclosing(_relay(ctx, raw, adapter)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
         except Exception as exc:
             yield _failure(adapter, exc)
         finally:
@@ -185,7 +187,9 @@ def _held_stream(ctx: RelayContext, job: StreamJob, adapter: StreamAdapter) -> R
     )
 
 
-async def _relay(ctx: RelayContext, raw: Any, adapter: StreamAdapter) -> AsyncIterator[bytes]:
+async def _relay(
+    ctx: RelayContext, raw: Any, adapter: StreamAdapter
+) -> AsyncGenerator[bytes, None]:
     """The upstream events through the adapter, with keep-alives while upstream is silent."""
     upstream_done = False
     async for event in with_pings(raw.aiter_events(), ctx.config.ping_interval):
