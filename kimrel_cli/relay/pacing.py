@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import logging
 import math
 import time
@@ -153,6 +154,8 @@ class PaceState:
         if header is not None and header <= 0 and self.header_reset is not None:
             waits.append(self.header_reset + RESET_GUARD - now)
         for length, limit in self._long_limits():
+            if len(self.history) < limit:
+                continue  # a day's releases cannot fill it: skip the scan
             recent = self._recent(now, length)
             if len(recent) >= limit:  # wait until enough of them have left the window
                 waits.append(recent[len(recent) - limit] + length + RESET_GUARD - now)
@@ -229,7 +232,7 @@ def _seconds(value: float) -> str:
 
 class Pacer:
     """The relay's one pacer (one account per relay): hold, release in order, refuse past the
-    bounded wait. Every method runs on the server's event loop."""
+    bounded wait. Every method but `snapshot` runs on the server's event loop."""
 
     def __init__(
         self,
@@ -253,15 +256,25 @@ class Pacer:
 
     # ---- what the dashboard and the status line read ------------------------------------------
     def snapshot(self) -> dict[str, Any]:
+        """Whether requests are held, how many, seconds until the window frees a place, the
+        per-minute limit and the places left. Safe from any thread: it reads a copy (each
+        container copied in one step under the GIL) and changes nothing."""
         now = self._clock()
-        self._update_tier()
-        resets = self.state.resets_in(now)
+        live = self.state
+        state = dataclasses.replace(
+            live, counted=dict(live.counted), sent_at={}, history=deque(live.history)
+        )
+        credits = self._credits()
+        if credits is not None and credits >= 1:
+            state.tier = tier_for(credits)
+        queued = len(self._queue)
+        resets = state.resets_in(now)
         return {
-            "waiting": bool(self._queue),
-            "queued": len(self._queue),
+            "waiting": queued > 0,
+            "queued": queued,
             "resets_in": None if resets is None else round(resets, 1),
-            "limit": self.state.limit,
-            "remaining": self.state.remaining(now),
+            "limit": state.limit,
+            "remaining": state.remaining(now),
         }
 
     # ---- the request path -----------------------------------------------------------------------
