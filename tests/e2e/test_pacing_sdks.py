@@ -260,9 +260,12 @@ def test_a_client_that_leaves_while_held_leaves_the_queue(stack):
     headers = {"Authorization": f"Bearer {TOKEN}"}
     with loopback.stream("POST", relay.url + "/v1/messages", json=body, headers=headers) as r:
         assert r.status_code == 200
-        first = next(r.iter_lines())
-        assert first == "event: message_start"
-        assert relay.ctx.pacer.snapshot()["queued"] == 1
+        lines = r.iter_lines()  # kept referenced: a discarded iterator closes the connection
+        assert next(lines) == "event: message_start"
+        deadline = time.monotonic() + 2  # the stream opens before the request joins the queue
+        while relay.ctx.pacer.snapshot()["queued"] != 1:
+            assert time.monotonic() < deadline, "the held request never joined the queue"
+            time.sleep(0.02)
     deadline = time.monotonic() + 3
     while relay.ctx.pacer.snapshot()["queued"]:
         assert time.monotonic() < deadline, "the request stayed queued after its client left"
