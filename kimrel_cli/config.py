@@ -58,6 +58,8 @@ DEFAULT_RELAY_HOST = "127.0.0.1"
 DEFAULT_RELAY_PORT = 8723
 DEFAULT_LOW_CREDIT_WARNING = 50
 DEFAULT_RESPONSES_STORE_MB = 64
+DEFAULT_PACE_MAX_WAIT = 60
+MAX_PACE_WAIT = 300  # below every client's read timeout (SDKs and Claude Code 600 s, Codex 300 s)
 
 MessagesUpstream = Literal["chat", "messages"]
 SystemMode = Literal["keep", "fold"]
@@ -103,6 +105,10 @@ def _check_not_negative(value: int) -> str | None:
 
 def _check_positive(value: int) -> str | None:
     return None if value > 0 else "a whole number above 0"
+
+
+def _check_pace_wait(value: int) -> str | None:
+    return None if 0 <= value <= MAX_PACE_WAIT else f"a whole number from 0 to {MAX_PACE_WAIT}"
 
 
 def _check_host(value: str) -> str | None:
@@ -320,6 +326,16 @@ REGISTRY: tuple[Setting, ...] = (
         "ledger, a SQLite file in the state dir that `kimrel usage` reads (docs/usage.md).",
     ),
     Setting(
+        "relay.pace_max_wait",
+        "pace_max_wait",
+        int,
+        DEFAULT_PACE_MAX_WAIT,
+        "Seconds the relay holds a request while the rate-limit window is full, instead of "
+        f"forwarding it into a 429; past it the client gets a 429 with retry-after (0 = off, "
+        f"at most {MAX_PACE_WAIT}).",
+        check=_check_pace_wait,
+    ),
+    Setting(
         "limits.MODEL.max_output_tokens",
         "limits",
         int,
@@ -515,6 +531,7 @@ class Settings:
     image_fetch_allow: str = ""
     responses_store_mb: int = DEFAULT_RESPONSES_STORE_MB
     usage_ledger: bool = True
+    pace_max_wait: int = DEFAULT_PACE_MAX_WAIT
     limits: dict[str, dict[str, int]] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)

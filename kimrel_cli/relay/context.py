@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kimrel_cli.hosted.client import AsyncClient, RawStream, Result
     from kimrel_cli.relay.budget_guard import BudgetGuard
     from kimrel_cli.relay.dashboard import RequestLog
+    from kimrel_cli.relay.pacing import Pacer
     from kimrel_cli.usage.ledger import LedgerWriter, UsageRow
 
 # Request headers a client may send that the relay passes upstream. Nothing else from the
@@ -159,9 +160,13 @@ class RelayContext:
     streams: set[Any] = field(default_factory=set)  # RelayStreams in flight (forward.py)
     stopping: bool = False
     image_client: Any = None  # the one httpx client for image fetches (relay/images.py)
+    ledger: LedgerWriter | None = None  # the usage ledger's writer thread (None: off)
     budgets: BudgetGuard = field(default=None)  # type: ignore[assignment]  # spend caps
+    pacer: Pacer = field(init=False)  # rate-limit pacing (relay/pacing.py)
 
     def __post_init__(self) -> None:
+        from kimrel_cli.relay.pacing import Pacer
+
         if self.budgets is None:
             from kimrel_cli.relay.budget_guard import BudgetGuard
 
@@ -169,8 +174,11 @@ class RelayContext:
                 account=ledger_account(self.config),  # as the ledger names it
                 on_warning=lambda text: self.log.message(text, level="warning"),
             )
-
-    ledger: LedgerWriter | None = None  # the usage ledger's writer thread (None: off)
+        self.pacer = Pacer(
+            max_wait=lambda: self.settings.pace_max_wait,
+            credits=lambda: self.stats.credits_remaining,
+            log=lambda text: self.log.message(text, level="warning"),
+        )
 
     def stop_streams(self) -> int:
         """Relay shutdown: end every stream in flight with an error event; returns how many."""
@@ -222,29 +230,32 @@ class RelayContext:
         self, path: str, body: dict[str, Any], headers: Mapping[str, str] | None = None
     ) -> AsyncIterator[RawStream]:
         """An upstream SSE stream (retries happen before it is entered); counted in stats."""
-        sent = time.monotonic()
-        bill = self.budgets.reserve(body, REQUEST_ATTRIBUTION.get())  # spend caps: may refuse
-        call = _sending(body)
+        # spend caps first (a refusal never waits for the rate limit), then the pacer's slot
+        bill = self.budgets.reserve(body, REQUEST_ATTRIBUTION.get())
+        call: UpstreamCall | None = None
         try:
-            async with contextlib.AsyncExitStack() as stack:
-                try:
-                    raw = await stack.enter_async_context(
-                        self.upstream.open_stream(path, body, headers=headers)
-                    )
-                except Exception as exc:
-                    _refused(call, exc)
-                    raise
-                self.stats.streams_opened += 1
-                rate = getattr(raw, "rate", None)
-                self.note_rate(rate, sent)
-                if call is not None:
-                    call.credits_after = getattr(rate, "credits_remaining", None)
-                try:
-                    # the ledger's UpstreamCall knows whether the API billed the stream; without
-                    # one (a caller outside the routes) the reservation watches for the end itself
-                    yield raw if call is not None else bill.watch(raw)
-                finally:
-                    self.stats.streams_closed += 1
+            async with self.pacer.slot() as seq:
+                sent = time.monotonic()
+                call = _sending(body)
+                async with contextlib.AsyncExitStack() as stack:
+                    try:
+                        raw = await stack.enter_async_context(
+                            self.upstream.open_stream(path, body, headers=headers)
+                        )
+                    except Exception as exc:
+                        _refused(call, exc)
+                        raise
+                    self.stats.streams_opened += 1
+                    rate = getattr(raw, "rate", None)
+                    self.note_rate(rate, sent, seq)
+                    if call is not None:
+                        call.credits_after = getattr(rate, "credits_remaining", None)
+                    try:
+                        # the ledger's UpstreamCall knows whether the API billed the stream;
+                        # without one (a caller outside the routes) the reservation watches
+                        yield raw if call is not None else bill.watch(raw)
+                    finally:
+                        self.stats.streams_closed += 1
         finally:
             if call is not None:
                 bill.completed = call.completed
@@ -254,15 +265,16 @@ class RelayContext:
         self, path: str, body: dict[str, Any], headers: Mapping[str, str] | None = None
     ) -> Result:
         """A non-streaming upstream POST, with the client's safe retries."""
-        sent = time.monotonic()
         with self.budgets.hold(body, REQUEST_ATTRIBUTION.get()):  # spend caps: may refuse
-            call = _sending(body)
-            try:
-                result = await self.upstream.request("POST", path, body, headers=headers)
-            except Exception as exc:
-                _refused(call, exc)
-                raise
-        self.note_rate(result.rate, sent)
+            async with self.pacer.slot() as seq:
+                sent = time.monotonic()
+                call = _sending(body)
+                try:
+                    result = await self.upstream.request("POST", path, body, headers=headers)
+                except Exception as exc:
+                    _refused(call, exc)
+                    raise
+        self.note_rate(result.rate, sent, seq)
         if call is not None:
             call.completed = True
             call.credits_after = result.rate.credits_remaining
@@ -271,19 +283,22 @@ class RelayContext:
         return result
 
     async def get(self, path: str, headers: Mapping[str, str] | None = None) -> Result:
-        sent = time.monotonic()
-        result = await self.upstream.request("GET", path, None, headers=headers)
-        self.note_rate(result.rate, sent)
+        async with self.pacer.slot() as seq:
+            sent = time.monotonic()
+            result = await self.upstream.request("GET", path, None, headers=headers)
+        self.note_rate(result.rate, sent, seq)
         return result
 
-    def note_rate(self, rate: Any, sent_at: float | None = None) -> None:
+    def note_rate(self, rate: Any, sent_at: float | None = None, seq: int | None = None) -> None:
         """Take an answer's credit figure unless an answer already seen is newer.
 
         Concurrent answers arrive out of order and each carries the balance as it was when the
         API took the request, so a figure may be older than the one shown. Lower figures are
         always taken; a higher one only from a request sent after the shown figure arrived (a
         top-up), never from one that was already in flight: the figure never goes backwards.
+        The rate-limit figures go to the pacer (`seq`: the pacer's number for the request).
         """
+        self.pacer.observe(seq, rate)
         credits = getattr(rate, "credits_remaining", None)
         if credits is None:
             return

@@ -22,7 +22,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -113,10 +113,26 @@ class StreamJob:
 
 
 async def stream(ctx: RelayContext, job: StreamJob, adapter: StreamAdapter) -> Response:
-    """Open the upstream stream and answer with the adapter's translation of it."""
-    from kimrel_cli.relay.context import UPSTREAM_CALL, UpstreamCall, error_code_of
+    """Open the upstream stream and answer with the adapter's translation of it.
+
+    A request the rate-limit pacer holds (relay/pacing.py) gets its stream at once instead: the
+    adapter's `start()`, a keep-alive every `ping_interval` seconds while it waits, then the
+    upstream stream (an error from here on is the protocol's stream error event). A spend cap
+    refuses before that, as an HTTP error: clients read "do not retry" from its status.
+    """
+    from kimrel_cli.relay.context import REQUEST_ATTRIBUTION, UPSTREAM_CALL, UpstreamCall
 
     call = UPSTREAM_CALL.get() or UpstreamCall(protocol=job.protocol.value)
+    try:
+        held = ctx.pacer.would_hold()
+        if held:  # would a spend cap refuse it? then say so now, not after the wait
+            ctx.budgets.reserve(job.body, REQUEST_ATTRIBUTION.get()).release()
+    except Exception as exc:  # a cap, or a window that resets later than the relay waits
+        if job.on_open_error is None:
+            raise
+        return job.on_open_error(exc)
+    if held:
+        return _held_stream(ctx, job, adapter, call)
     stack = contextlib.AsyncExitStack()
     try:
         raw = await stack.enter_async_context(
@@ -127,35 +143,110 @@ async def stream(ctx: RelayContext, job: StreamJob, adapter: StreamAdapter) -> R
         if job.on_open_error is None:
             raise
         return job.on_open_error(exc)
+    first = _first_byte(call)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield first(adapter.start())
+        try:
+            async with contextlib.aclosing(_relay(ctx, raw, adapter, call)) as chunks:
+                async for chunk in chunks:
+                    yield first(chunk)
+        except Exception as exc:
+            yield first(_failure(adapter, exc, call))
+
+    return RelayStream(
+        body(),
+        headers=job.out_headers,
+        on_close=_closer(ctx, job, adapter, stack, call),
+        shutdown_tail=shutdown_tail(job.protocol),
+    )
+
+
+def _held_stream(
+    ctx: RelayContext, job: StreamJob, adapter: StreamAdapter, call: UpstreamCall
+) -> Response:
+    """The stream of a request the pacer holds: open to the client at once, pinged while held."""
+    from kimrel_cli.relay.pacing import ADMITTED, admitted_with_pings
+
+    stack = contextlib.AsyncExitStack()
+    first = _first_byte(call)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield first(adapter.start())
+        try:
+            async for seq in admitted_with_pings(ctx.pacer, ctx.config.ping_interval):
+                if seq is None:
+                    yield adapter.keepalive()
+                else:
+                    ADMITTED.set(seq)  # ctx.open_stream's pacer slot takes it, no second wait
+            raw = await stack.enter_async_context(
+                ctx.open_stream(job.upstream_path, job.body, job.headers)
+            )
+            async with contextlib.aclosing(_relay(ctx, raw, adapter, call)) as chunks:
+                async for chunk in chunks:
+                    yield first(chunk)
+        except Exception as exc:
+            yield first(_failure(adapter, exc, call))
+        finally:
+            ctx.pacer.drop_admitted()  # admitted, but the client left before it was sent
+            await stack.aclose()  # in the task that opened it (the stream's pump)
+
+    return RelayStream(
+        body(),
+        headers=job.out_headers,
+        on_close=_closer(ctx, job, adapter, stack, call),
+        shutdown_tail=shutdown_tail(job.protocol),
+    )
+
+
+def _first_byte(call: UpstreamCall) -> Callable[[bytes], bytes]:
+    """Pass chunks through, noting when the first one went out (the ledger's time to first
+    byte; a held stream's keep-alives do not count)."""
 
     def sent(chunk: bytes) -> bytes:
-        if chunk and call.first_byte is None:  # the stream's time to first byte, for the ledger
+        if chunk and call.first_byte is None:
             call.first_byte = time.monotonic()
         return chunk
 
-    async def body() -> AsyncIterator[bytes]:
-        yield sent(adapter.start())
-        try:
-            upstream_done = False
-            events = metered(raw.aiter_events(), call)
-            async for event in with_pings(events, ctx.config.ping_interval):
-                if event is None:
-                    yield sent(adapter.keepalive())
-                    continue
-                if event.data == "[DONE]":
-                    upstream_done = True
-                    break
-                yield sent(adapter.feed(event))
-                if adapter.done:
-                    break
-            yield sent(adapter.finish(upstream_done))
-        except Exception as exc:
-            if not isinstance(exc, KimrelError):
-                logger.debug("stream translation failed", exc_info=True)
-                exc = UpstreamUnavailable(f"relay stream failed: {type(exc).__name__}")
-            call.error_code = call.error_code or error_code_of(exc)
-            yield sent(adapter.fail(exc))
+    return sent
 
+
+async def _relay(
+    ctx: RelayContext, raw: Any, adapter: StreamAdapter, call: UpstreamCall
+) -> AsyncGenerator[bytes, None]:
+    """The upstream events through the adapter, with keep-alives while upstream is silent."""
+    upstream_done = False
+    events = metered(raw.aiter_events(), call)
+    async for event in with_pings(events, ctx.config.ping_interval):
+        if event is None:
+            yield adapter.keepalive()
+            continue
+        if event.data == "[DONE]":
+            upstream_done = True
+            break
+        yield adapter.feed(event)
+        if adapter.done:
+            break
+    yield adapter.finish(upstream_done)
+
+
+def _failure(adapter: StreamAdapter, exc: Exception, call: UpstreamCall) -> bytes:
+    from kimrel_cli.relay.context import error_code_of
+
+    if not isinstance(exc, KimrelError):
+        logger.debug("stream translation failed", exc_info=True)
+        exc = UpstreamUnavailable(f"relay stream failed: {type(exc).__name__}")
+    call.error_code = call.error_code or error_code_of(exc)
+    return adapter.fail(exc)
+
+
+def _closer(
+    ctx: RelayContext,
+    job: StreamJob,
+    adapter: StreamAdapter,
+    stack: contextlib.AsyncExitStack,
+    call: UpstreamCall,
+) -> Callable[[], Awaitable[None]]:
     async def close() -> None:
         await stack.aclose()
         if job.on_close is not None:
@@ -175,9 +266,7 @@ async def stream(ctx: RelayContext, job: StreamJob, adapter: StreamAdapter) -> R
             call=call,
         )
 
-    return RelayStream(
-        body(), headers=job.out_headers, on_close=close, shutdown_tail=shutdown_tail(job.protocol)
-    )
+    return close
 
 
 class RelayStream(Response):

@@ -17,7 +17,9 @@ from tests.support.fuzz import CHAT, FUZZ, MESSAGES, RESPONSES
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with relay_stack() as s:
+    # a balance above 10,000 credits: 500 requests a minute, so the relay's rate-limit pacing
+    # never holds the fuzz's few hundred requests (it would hold them past the 30 s timeout)
+    with relay_stack(keys={"sk-sim-demo": 50_000}) as s:
         yield s
 
 
