@@ -91,8 +91,9 @@ def test_pacing_and_budget_snapshots_go_into_the_file_when_the_relay_has_them(si
         writer = StatusWriter(relay.ctx, relay.url, path=path)
         writer.tick()
         data = relay_status.read_status(path)
-        # no pacer on this context; the budget guard is always there, with no caps set
-        assert data is not None and data["pacing"] is None
+        # the relay's own pacer, idle; the budget guard, with no caps set
+        assert data is not None and data["pacing"]["waiting"] is False
+        assert data["pacing"]["queued"] == 0
         assert data["budgets"]["caps"] == []
         pacer = Pacer()
         relay.ctx.pacer = pacer  # type: ignore[attr-defined]
