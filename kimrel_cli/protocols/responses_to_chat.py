@@ -78,7 +78,9 @@ def _strip_call_ids(messages: list[dict[str, Any]]) -> None:
 def _parts(content: Any) -> list[Mapping[str, Any]]:
     if isinstance(content, str):
         return [{"type": "input_text", "text": content}]
-    return [p for p in content or [] if isinstance(p, Mapping)]
+    if not isinstance(content, list):  # validated before; a stray value is no parts
+        return []
+    return [p for p in content if isinstance(p, Mapping)]
 
 
 def _text(content: Any) -> str:
@@ -426,7 +428,7 @@ def responses_to_chat(
     for item in items:
         if not isinstance(item, Mapping):
             raise BadRequest("input items must be objects")
-        kind = item.get("type", "message")
+        kind = item.get("type") or "message"
         if kind == "message" or (kind is None and "role" in item):
             walker.message(item, leading)
         elif kind == "reasoning":

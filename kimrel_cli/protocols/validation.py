@@ -185,7 +185,7 @@ def check_responses(body: dict[str, Any]) -> None:
             path = f"input.{i}"
             it = _obj(item, path)
             _opt_str(it, "type", f"{path}.")
-            kind = it.get("type", "message")
+            kind = it.get("type") or "message"  # a null type is a message, as no type is
             if kind == "message":
                 _opt_str(it, "role", f"{path}.")
                 _responses_content(it.get("content"), f"{path}.content")
@@ -194,6 +194,7 @@ def check_responses(body: dict[str, Any]) -> None:
                 _opt_str(it, "call_id", f"{path}.")
             elif kind in ("function_call_output", "custom_tool_call_output"):
                 _opt_str(it, "call_id", f"{path}.")
+                _responses_content(it.get("output"), f"{path}.output")
     if body.get("tools") is not None:
         for i, tool in enumerate(_list(body["tools"], "tools")):
             t = _obj(tool, f"tools.{i}")

@@ -98,6 +98,21 @@ CASES: list[tuple[str, str, bytes]] = [
         ).encode(),
     ),
     ("responses input 5", RESPONSES, json.dumps({"model": MODEL, "input": 5}).encode()),
+    (  # found by the route fuzz (test_fuzz_routes): a null type and a number for output
+        "responses null-type item with numeric output",
+        RESPONSES,
+        json.dumps({"model": MODEL, "input": [{"type": None, "output": 1.0}]}).encode(),
+    ),
+    (
+        "responses tool output 5",
+        RESPONSES,
+        json.dumps(
+            {
+                "model": MODEL,
+                "input": [{"type": "function_call_output", "call_id": "c", "output": 5}],
+            }
+        ).encode(),
+    ),
     (
         "NaN chat",
         CHAT,
