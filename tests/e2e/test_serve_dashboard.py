@@ -127,7 +127,11 @@ def test_on_a_terminal_serve_shows_the_live_dashboard(serve_in_tmux):
     pane = serve_in_tmux("")
     pane.wait_for(lambda s: "balance 1,000 credits" in s, "the panel with the starting balance")
     _requests(_client())
-    screen = pane.wait_for(lambda s: "balance 993 credits" in s, "the balance after 7 credits")
+    # the balance is read live, the records arrive through the log's writer: wait for both
+    screen = pane.wait_for(
+        lambda s: "balance 993 credits" in s and "GET /v1/nope" in s,
+        "the balance after 7 credits and the last request's line",
+    )
     assert "−7 since start" in screen
     assert "7 credits charged by 4 requests, 1 failed" in screen
     # per model (left) and per client (right) share lines: name, requests, credits (each
