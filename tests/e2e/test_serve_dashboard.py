@@ -153,7 +153,9 @@ def test_with_stdout_piped_serve_keeps_one_line_per_request(serve_in_tmux):
     pane = serve_in_tmux("| cat")
     pane.wait_for(lambda s: "OpenAI base URL" in s, "the start header")
     _requests(_client())
-    screen = pane.wait_for(lambda s: "credits 993" in s, "the request lines")
+    screen = pane.wait_for(
+        lambda s: "credits 993" in s and "GET /v1/nope" in s, "the request lines, all four"
+    )
     lines = [line for line in screen.splitlines() if "/v1/chat/completions" in line]
     assert len(lines) == 3 and all(" 200 " in line for line in lines)
     assert "GET /v1/nope" in screen
