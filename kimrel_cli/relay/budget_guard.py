@@ -226,6 +226,10 @@ class BudgetGuard:
             self._reserved[use] = self._reserved.get(use, 0) + cost
         return Reservation(self, scope, uses, cost, now)
 
+    def check(self, body: Mapping[str, Any], who: Attribution | None) -> None:
+        """Raise SpendLimitReached if the request would cross a cap now; hold nothing."""
+        self.reserve(body, who).release()
+
     @contextlib.contextmanager
     def hold(self, body: Mapping[str, Any], who: Attribution | None) -> Iterator[Reservation]:
         """`reserve` as a context: committed on a normal exit, released on an exception."""

@@ -126,7 +126,7 @@ async def stream(ctx: RelayContext, job: StreamJob, adapter: StreamAdapter) -> R
     try:
         held = ctx.pacer.would_hold()
         if held:  # would a spend cap refuse it? then say so now, not after the wait
-            ctx.budgets.reserve(job.body, REQUEST_ATTRIBUTION.get()).release()
+            ctx.budgets.check(job.body, REQUEST_ATTRIBUTION.get())
     except Exception as exc:  # a cap, or a window that resets later than the relay waits
         if job.on_open_error is None:
             raise

@@ -3,7 +3,6 @@ the simulator says was used, with failed requests and streams the client abandon
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -12,6 +11,7 @@ from kimrel_cli.relay.context import RelayConfig
 from kimrel_cli.relay.run import start_relay_in_thread
 from kimrel_cli.usage.ledger import iter_rows, open_readonly
 from kimrel_cli.usage.reconcile import reconcile, usable_balance
+from tests.support.relay_idle import wait_until_idle
 
 TOKEN = "kr-local-ledger-mixed"
 HI = [{"role": "user", "content": "hello there, a mixed run"}]
@@ -73,9 +73,8 @@ def test_a_mixed_concurrent_run_charges_exactly_what_the_simulator_used(make_sim
         before = credits(client, simulator)
         with ThreadPoolExecutor(8) as pool:
             outcomes = list(pool.map(lambda n: send(client, relay.url, n), range(40)))
-        deadline = time.monotonic() + 10
-        while relay.ctx.stats.in_flight and time.monotonic() < deadline:
-            time.sleep(0.05)  # abandoned streams are recorded once the relay sees the hang-up
+        # abandoned streams are recorded once the relay sees the hang-up
+        wait_until_idle(relay.ctx)
         assert relay.ctx.ledger is not None and relay.ctx.ledger.flush(10)
         after = credits(client, simulator)
     finally:

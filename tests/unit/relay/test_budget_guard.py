@@ -20,6 +20,7 @@ from kimrel_cli.usage import budgets as bud
 from kimrel_cli.usage import ledger
 from tests.support import loopback
 from tests.support.recorder import Recorder
+from tests.support.relay_idle import wait_until_idle
 
 TOKEN = "kr-local-budget-test"
 ANTHROPIC = {"authorization": f"Bearer {TOKEN}", "anthropic-version": "2023-06-01"}
@@ -220,10 +221,7 @@ def test_an_upstream_failure_and_a_cut_stream_cost_nothing(slow_stack):
         },
     ) as response:
         next(response.iter_bytes())  # leave after the first bytes
-    deadline = time.monotonic() + 20
-    while stack.relay.ctx.stats.in_flight and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not stack.relay.ctx.stats.in_flight
+    assert wait_until_idle(stack.relay.ctx, timeout=20)
     assert _message(stack).status_code == 200  # still room for one request of 2
     assert _message(stack).status_code == 429
 
