@@ -227,16 +227,23 @@ class RelayContext:
 
     @contextlib.asynccontextmanager
     async def open_stream(
-        self, path: str, body: dict[str, Any], headers: Mapping[str, str] | None = None
+        self,
+        path: str,
+        body: dict[str, Any],
+        headers: Mapping[str, str] | None = None,
+        call: UpstreamCall | None = None,
     ) -> AsyncIterator[RawStream]:
-        """An upstream SSE stream (retries happen before it is entered); counted in stats."""
+        """An upstream SSE stream (retries happen before it is entered); counted in stats.
+
+        `call` is the request's UpstreamCall; the pipeline passes it, because a stream a pacer
+        held opens in the stream's own task, where UPSTREAM_CALL is no longer set.
+        """
         # spend caps first (a refusal never waits for the rate limit), then the pacer's slot
         bill = self.budgets.reserve(body, REQUEST_ATTRIBUTION.get())
-        call: UpstreamCall | None = None
         try:
             async with self.pacer.slot() as seq:
                 sent = time.monotonic()
-                call = _sending(body)
+                call = _sending(body, call)
                 async with contextlib.AsyncExitStack() as stack:
                     try:
                         raw = await stack.enter_async_context(
@@ -461,9 +468,9 @@ def error_code_of(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _sending(body: Mapping[str, Any]) -> UpstreamCall | None:
-    """Mark the current request's UpstreamCall as sent upstream (a generation request)."""
-    call = UPSTREAM_CALL.get()
+def _sending(body: Mapping[str, Any], call: UpstreamCall | None = None) -> UpstreamCall | None:
+    """Mark the request's UpstreamCall (`call`, else the current one) as sent upstream."""
+    call = call if call is not None else UPSTREAM_CALL.get()
     if call is not None:
         call.sent = True
         call.stream = bool(body.get("stream"))

@@ -136,7 +136,7 @@ async def stream(ctx: RelayContext, job: StreamJob, adapter: StreamAdapter) -> R
     stack = contextlib.AsyncExitStack()
     try:
         raw = await stack.enter_async_context(
-            ctx.open_stream(job.upstream_path, job.body, job.headers)
+            ctx.open_stream(job.upstream_path, job.body, job.headers, call)
         )
     except Exception as exc:
         await stack.aclose()
@@ -180,7 +180,7 @@ def _held_stream(
                 else:
                     ADMITTED.set(seq)  # ctx.open_stream's pacer slot takes it, no second wait
             raw = await stack.enter_async_context(
-                ctx.open_stream(job.upstream_path, job.body, job.headers)
+                ctx.open_stream(job.upstream_path, job.body, job.headers, call)
             )
             async with contextlib.aclosing(_relay(ctx, raw, adapter, call)) as chunks:
                 async for chunk in chunks:

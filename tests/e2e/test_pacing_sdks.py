@@ -20,8 +20,10 @@ import pytest
 from kimrel_cli.config import Settings
 from kimrel_cli.relay.context import RelayConfig
 from kimrel_cli.relay.run import start_relay_in_thread
+from kimrel_cli.usage.ledger import iter_rows, open_readonly
 from tests.support import loopback, sdk
 from tests.support.recorder import Recorder
+from tests.support.relay_idle import wait_until_idle
 
 TOKEN = "kr-local-pacing-token"
 KEY = "sk-small"
@@ -50,7 +52,7 @@ class TimedRecorder(Recorder):
 
 
 @pytest.fixture
-def stack():
+def stack(tmp_path):
     from kimrel_cli.servers import bind_socket, start_in_thread
     from kimrel_cli.simulator.app import SimulatorSettings, create_app
 
@@ -70,6 +72,7 @@ def stack():
                 max_retries=0,
                 ping_interval=ping_interval,
                 settings=Settings(pace_max_wait=max_wait, default_model=MODEL),
+                ledger=tmp_path / "usage.sqlite3",
             )
         )
         started.append(relay)
@@ -138,6 +141,16 @@ def test_an_openai_streaming_burst_is_held_with_the_stream_open(stack):
 
     assert all(burst(n, one))
     assert_paced(recorder, n)
+    # held streams open in their own task: each is still one charged ledger row
+    assert wait_until_idle(relay.ctx) and relay.ctx.ledger.flush(5.0)
+    conn = open_readonly(relay.ctx.config.ledger)
+    assert conn is not None
+    try:
+        rows = list(iter_rows(conn))
+    finally:
+        conn.close()
+    assert len(rows) == n
+    assert all(r.stream and r.status == 200 and r.credits_charged == 1 for r in rows)
 
 
 def test_an_anthropic_burst_streaming_and_not_is_held_not_refused(stack):
