@@ -78,9 +78,11 @@ def test_an_upstream_error_echoing_the_key_reaches_neither_client_nor_log(sandbo
 
 
 def test_credentials_in_upstream_never_show_in_502_messages(sandbox):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed once the block ends: nothing listens there
+    # bound but never listening: connections are refused, and no other test's server can take
+    # the port meanwhile (a closed port was once reused by a parallel test's simulator: 401)
+    unreachable = socket.socket()
+    unreachable.bind(("127.0.0.1", 0))
+    port = unreachable.getsockname()[1]
     proc = _serve(f"http://alice:s3cretpass@127.0.0.1:{port}/api", KEY)
     try:
         assert proc.stdout is not None
@@ -92,6 +94,7 @@ def test_credentials_in_upstream_never_show_in_502_messages(sandbox):
         )
     finally:
         written = _everything_written(proc, sandbox)
+        unreachable.close()
     assert answer.status_code == 502, answer.text
     assert "cannot reach" in answer.text and "s3cretpass" not in answer.text
     assert "s3cretpass" not in written
