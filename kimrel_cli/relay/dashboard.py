@@ -174,7 +174,10 @@ class RequestLog:
         self.recent: deque[RequestRecord] = deque(maxlen=100)
         self._stream = stream
         self._console = console
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # a Queue, not a SimpleQueue: before 3.13 a SimpleQueue's get(timeout=t) can wait for the
+        # next put instead of t (a deadline passed mid-call re-arms as "forever"); it froze the
+        # panel until the relay's next request (tests/unit/test_writer_queues.py)
+        self._queue: queue.Queue[Any] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._warned_low = False
         self._lock = threading.Lock()
@@ -185,6 +188,7 @@ class RequestLog:
         self._live: Any = None
         self._dirty = False
         self._painted = float("-inf")
+        self._failed = False  # the writer hit an error (reported once)
 
     def record(self, rec: RequestRecord) -> None:
         """Note a finished request (cheap: a deque append and a queue put)."""
@@ -271,10 +275,21 @@ class RequestLog:
                 elif item is not None:
                     self._write_message(*item)
                 self._paint()
-            except Exception:  # the log never takes the relay down
+            except Exception as exc:  # the log never takes the relay down
                 if isinstance(item, threading.Event):
                     item.set()
+                self._report_failure(exc)
                 continue
+
+    def _report_failure(self, exc: Exception) -> None:
+        """Say once, above the panel or on the log, that the writer failed (and how)."""
+        if self._failed:
+            return
+        self._failed = True
+        try:
+            self._write_message("warning", f"relay log: {type(exc).__name__}: {exc}")
+        except Exception:
+            pass
 
     def _wait(self) -> float | None:
         """How long the writer may block: forever without a live panel, else until it is due."""

@@ -241,7 +241,9 @@ class LedgerWriter:
     ) -> None:
         self.path = path or ledger_path()
         self._on_warning = on_warning or (lambda _msg: None)
-        self._queue: queue.SimpleQueue[UsageRow | None] = queue.SimpleQueue()
+        # a Queue, not a SimpleQueue, whose get(timeout=t) can wait for the next put instead
+        # of t before 3.13 (tests/unit/test_writer_queues.py): rows would sit until then
+        self._queue: queue.Queue[UsageRow | None] = queue.Queue()
         self._batch_max = batch_max
         self._batch_wait = batch_wait
         self._retry_after = retry_after
