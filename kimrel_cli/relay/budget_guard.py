@@ -14,7 +14,9 @@ What counts against a cap:
   window and again after the budget file changes), so caps survive a relay restart;
 - what this relay charged since it started (`credits_for(model)` of each billed request),
   counted here in memory, so enforcement never waits for the ledger's writer;
-- the reservations of requests in flight.
+- the reservations of requests in flight;
+- what `kimrel chat` (its own process) charged since this relay started: its ledger rows,
+  re-read at most every LEDGER_TTL seconds, so they count a few seconds late at most.
 
 The budget file is stat'ed on every request (a few µs) and re-read when it changed, so
 `kimrel budget set` reaches a running relay at once. `snapshot()` is what the dashboard and the
@@ -37,6 +39,8 @@ from kimrel_cli.usage import budgets as bud
 from kimrel_cli.usage.attribution import Attribution
 
 logger = logging.getLogger("kimrel.relay")
+
+LEDGER_TTL = 2.0  # seconds a reading of chat's spend in the ledger stands before a re-read
 
 _END_MARKERS = ('"finish_reason":"', '"finish_reason": "', '"type":"message_stop"')
 
@@ -118,6 +122,7 @@ class BudgetGuard:
         self._reserved: dict[str, int] = {}
         self._warned: set[str] = set()
         self._ledger_missing = False  # no ledger when last read: nothing before start to seed
+        self._chat: dict[str, tuple[float, int]] = {}  # cap key → (read at, chat's credits)
 
     # ---- the file ------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -135,36 +140,62 @@ class BudgetGuard:
             self.file_error = str(exc)
             return
         self._seed.clear()  # re-read the ledger for the caps as they are now
+        self._chat.clear()
         self._ledger_missing = False
 
     # ---- the ledger ----------------------------------------------------------------------
     def _seeded(self, key: str, cap: bud.Cap, scope: bud.Scope, now: float) -> int:
-        """The ledger's credits for a cap from before this relay started; read once per key.
-
-        Each read opens the ledger read-only and closes it (a few per cap window), so the guard
-        holds no connection and any thread (the dashboard's) may call `snapshot`.
-        """
+        """The ledger's credits for a cap from before this relay started; read once per key."""
         if key not in self._seed:
-            from kimrel_cli.usage import ledger
-
-            value = 0
-            if not self._ledger_missing:
-                conn = None
-                try:
-                    conn = ledger.open_readonly(self.ledger_path)
-                    self._ledger_missing = conn is None
-                    if conn is not None:
-                        found = bud.spent_from_ledger(
-                            conn, [cap], scope, now, until=self.started_at
-                        )
-                        value = found.get(key, 0)
-                except (ledger.LedgerError, sqlite3.Error) as exc:
-                    self._warn_once(f"budgets: usage ledger not read ({exc})")
-                finally:
-                    if conn is not None:
-                        conn.close()
-            self._seed[key] = value
+            self._seed[key] = self._read_ledger(cap, scope, now, until=self.started_at)
         return self._seed[key]
+
+    def _chat_since_start(self, key: str, cap: bud.Cap, scope: bud.Scope, now: float) -> int:
+        """What `kimrel chat` (another process) charged to a cap since this relay started: its
+        ledger rows (protocol `repl`), re-read at most every LEDGER_TTL seconds."""
+        cached = self._chat.get(key)
+        if cached is None or not 0 <= now - cached[0] < LEDGER_TTL:
+            found = self._read_ledger(cap, scope, now, after=self.started_at, protocol="repl")
+            cached = (now, found)
+            self._chat[key] = cached
+        return cached[1]
+
+    def _read_ledger(
+        self,
+        cap: bud.Cap,
+        scope: bud.Scope,
+        now: float,
+        *,
+        until: float | None = None,
+        after: float | None = None,
+        protocol: str | None = None,
+    ) -> int:
+        """One cap's credits in the ledger (0 when there is none, or it cannot be read).
+
+        Each read opens the ledger read-only and closes it, so the guard holds no connection
+        and any thread (the dashboard's) may call `snapshot`.
+        """
+        if self._ledger_missing and until is not None:
+            return 0  # no ledger when the seed was read: nothing from before the start
+        from kimrel_cli.usage import ledger
+
+        conn = None
+        try:
+            conn = ledger.open_readonly(self.ledger_path)
+            if until is not None:
+                self._ledger_missing = conn is None
+            if conn is None:
+                return 0
+            found = bud.spent_from_ledger(
+                conn, [cap], scope, now, until=until, after=after, protocol=protocol
+            )
+            return found.get(bud.cap_key(cap, scope, now), 0)
+        except (ledger.LedgerError, sqlite3.Error) as exc:
+            self._warn_once(f"budgets: usage ledger not read ({exc})")
+            return 0
+        finally:
+            if conn is not None:
+                conn.close()
 
     def _warn_once(self, text: str) -> None:
         if text not in self._warned:
@@ -188,8 +219,9 @@ class BudgetGuard:
 
     def _spent(self, cap: bud.Cap, scope: bud.Scope, now: float, *, in_flight: bool) -> int:
         use = self._use(cap.kind, scope, now) or ""
-        total = self._seeded(bud.cap_key(cap, scope, now), cap, scope, now)
-        total += self._charged.get(use, 0)
+        key = bud.cap_key(cap, scope, now)
+        total = self._seeded(key, cap, scope, now) + self._charged.get(use, 0)
+        total += self._chat_since_start(key, cap, scope, now)
         return total + (self._reserved.get(use, 0) if in_flight else 0)
 
     # ---- the request path ----------------------------------------------------------------

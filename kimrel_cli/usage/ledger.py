@@ -187,10 +187,17 @@ def spent(
     account: str | None = None,
     session_id: str | None = None,
     project: str | None = None,
+    protocol: str | None = None,
 ) -> int:
-    """Credits charged in a window, optionally for one account, session or project."""
+    """Credits charged in a window, optionally for one account, session, project or protocol."""
     where, args = _window(since, until)
-    for column, value in (("account", account), ("session_id", session_id), ("project", project)):
+    filters = (
+        ("account", account),
+        ("session_id", session_id),
+        ("project", project),
+        ("protocol", protocol),
+    )
+    for column, value in filters:
         if value is not None:
             where += (" AND " if where else " WHERE ") + f"{column} = ?"
             args.append(value)

@@ -187,6 +187,33 @@ def test_caps_are_seeded_from_the_ledger_so_they_survive_a_relay_restart(sandbox
         guard.reserve({"model": "kimi-k2.5"}, Attribution(session_id="s1"))
 
 
+def test_what_kimrel_chat_spends_while_the_relay_runs_counts_against_its_caps(sandbox):
+    """`kimrel chat`'s rows reach a running relay's caps through the ledger, once the relay's
+    reading of it is LEDGER_TTL old; the relay's own rows there are not counted twice."""
+    from kimrel_cli.errors import SpendLimitReached
+    from kimrel_cli.relay.budget_guard import LEDGER_TTL, BudgetGuard
+
+    clock = [time.time()]
+    _set(bud.new_cap("daily", 10, account="work"))
+    guard = BudgetGuard(account="work", clock=lambda: clock[0])
+    guard.reserve({"model": "kimi-k2.6"}, None).commit()  # 3 credits, counted in memory
+    conn = ledger.open_ledger()
+    ledger.insert_rows(
+        conn,
+        [  # the relay's own row (its ledger writer is not running here) and chat's
+            ledger.UsageRow(clock[0] + 1, "chat", "openai-sdk", 200, False, 3, account="work"),
+            ledger.UsageRow(clock[0] + 1, "repl", "kimrel-chat", 200, False, 6, account="work"),
+        ],
+    )
+    conn.close()
+    guard.reserve({"model": "kimi-k2.5"}, None).release()  # 3 + 2 fits: chat not seen yet
+    clock[0] += LEDGER_TTL
+    with pytest.raises(SpendLimitReached, match=r"9/10 credits used by account work"):
+        guard.reserve({"model": "kimi-k2.5"}, None)
+    guard.reserve({"model": "kimi-k2"}, None).commit()  # 9 + 1 = 10: fits exactly
+    assert guard.snapshot()["caps"][0]["spent"] == 10
+
+
 def test_a_request_that_is_not_billed_gives_its_reservation_back(sandbox):
     from kimrel_cli.relay.budget_guard import BudgetGuard
 
