@@ -29,7 +29,7 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,6 @@ from kimrel_cli.usage.attribution import Attribution
 logger = logging.getLogger("kimrel.relay")
 
 LEDGER_TTL = 2.0  # seconds a reading of chat's spend in the ledger stands before a re-read
-
-_END_MARKERS = ('"finish_reason":"', '"finish_reason": "', '"type":"message_stop"')
 
 
 class Reservation:
@@ -72,27 +70,6 @@ class Reservation:
     def settle(self) -> None:
         """End of a stream: billed when it delivered its end, else released."""
         self.commit() if self.completed else self.release()
-
-    def watch(self, raw: Any) -> Any:
-        """The upstream stream, noting when it delivers its end (`[DONE]`, a finish reason, an
-        Anthropic `message_stop`)."""
-        return raw if self.guard is None else _Watched(raw, self)
-
-
-class _Watched:
-    def __init__(self, raw: Any, reservation: Reservation) -> None:
-        self._raw = raw
-        self._reservation = reservation
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._raw, name)
-
-    async def aiter_events(self) -> AsyncIterator[Any]:
-        async for event in self._raw.aiter_events():
-            data = getattr(event, "data", "")
-            if data == "[DONE]" or any(marker in data for marker in _END_MARKERS):
-                self._reservation.completed = True
-            yield event
 
 
 class BudgetGuard:

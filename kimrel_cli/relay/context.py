@@ -230,20 +230,22 @@ class RelayContext:
         self,
         path: str,
         body: dict[str, Any],
-        headers: Mapping[str, str] | None = None,
-        call: UpstreamCall | None = None,
+        headers: Mapping[str, str] | None,
+        call: UpstreamCall,
     ) -> AsyncIterator[RawStream]:
         """An upstream SSE stream (retries happen before it is entered); counted in stats.
 
-        `call` is the request's UpstreamCall; the pipeline passes it, because a stream a pacer
-        held opens in the stream's own task, where UPSTREAM_CALL is no longer set.
+        `call` is the request's UpstreamCall, passed in because a stream a pacer held opens in
+        the stream's own task, where UPSTREAM_CALL is no longer set. Whoever reads the stream
+        sets `call.completed` when it delivered its end: the API billed it, and so does the
+        spend cap's reservation.
         """
         # spend caps first (a refusal never waits for the rate limit), then the pacer's slot
         bill = self.budgets.reserve(body, REQUEST_ATTRIBUTION.get())
         try:
             async with self.pacer.slot() as seq:
                 sent = time.monotonic()
-                call = _sending(body, call)
+                _sending(body, call)
                 async with contextlib.AsyncExitStack() as stack:
                     try:
                         raw = await stack.enter_async_context(
@@ -255,17 +257,13 @@ class RelayContext:
                     self.stats.streams_opened += 1
                     rate = getattr(raw, "rate", None)
                     self.note_rate(rate, sent, seq)
-                    if call is not None:
-                        call.credits_after = getattr(rate, "credits_remaining", None)
+                    call.credits_after = getattr(rate, "credits_remaining", None)
                     try:
-                        # the ledger's UpstreamCall knows whether the API billed the stream;
-                        # without one (a caller outside the routes) the reservation watches
-                        yield raw if call is not None else bill.watch(raw)
+                        yield raw
                     finally:
                         self.stats.streams_closed += 1
         finally:
-            if call is not None:
-                bill.completed = call.completed
+            bill.completed = call.completed
             bill.settle()  # billed when the stream delivered its end, else released
 
     async def call(
