@@ -6,7 +6,9 @@ instead of `t`: when its first lock try succeeds and the deadline passes before 
 waits with a negative timeout, which means forever. The dashboard's writer asked for a few
 microseconds at a time and froze the live panel until the relay's next request (CI's 3.10 run);
 the ledger's writer would have held rows back the same way. The pattern below trips a
-SimpleQueue within a few hundred rounds here; each writer's own queue must never trip it.
+SimpleQueue now and then (about once per 2 s on 3.10 here, more often on 3.11); each writer's
+own queue must never trip it. With a SimpleQueue put back into the relay's log, its test failed
+in 5 of 10 runs on 3.10 and 9 of 10 on 3.11; CI runs both.
 """
 
 from __future__ import annotations
@@ -71,9 +73,9 @@ def longest_short_wait(q: Any, rounds: int = ROUNDS, budget: float = 10.0) -> fl
 
 @pytest.mark.skipif(sys.version_info >= (3, 13), reason="3.13's SimpleQueue checks its deadline")
 def test_the_probe_trips_a_simple_queue():
-    """The probe can fail: it finds a SimpleQueue's get waiting for a put (within a second or
-    so here; each 3,000 rounds trip it about half the time on 3.10, nearly always on 3.11)."""
-    assert longest_short_wait(queue.SimpleQueue(), rounds=10**9, budget=10.0) > STUCK
+    """The probe can fail: it finds a SimpleQueue's get waiting for a put (in 1 to 4 s on 3.10
+    here, less on 3.11; at about one trip per 2 s, 20 s all but never pass without one)."""
+    assert longest_short_wait(queue.SimpleQueue(), rounds=10**9, budget=20.0) > STUCK
 
 
 def test_the_relay_logs_queue_waits_no_longer_than_asked():
