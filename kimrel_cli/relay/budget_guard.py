@@ -124,16 +124,23 @@ class BudgetGuard:
     def _seeded(self, key: str, cap: bud.Cap, scope: bud.Scope, now: float) -> int:
         """The ledger's credits for a cap from before this relay started; read once per key."""
         if key not in self._seed:
-            self._seed[key] = self._read_ledger(cap, scope, now, until=self.started_at)
+            found = None
+            if not self._ledger_missing:  # no ledger at the last seed: none from before start
+                found = self._read_ledger(cap, scope, now, until=self.started_at)
+                self._ledger_missing = found is None
+            self._seed[key] = found or 0
         return self._seed[key]
 
     def _chat_since_start(self, key: str, cap: bud.Cap, scope: bud.Scope, now: float) -> int:
         """What `kimrel chat` (another process) charged to a cap since this relay started: its
-        ledger rows (protocol `repl`), re-read at most every LEDGER_TTL seconds."""
+        ledger rows (protocol `repl`), re-read at most every LEDGER_TTL seconds. Only account
+        caps count them: a chat has no session or project, so nothing is read for those."""
+        if cap.kind not in ("daily", "monthly"):
+            return 0
         cached = self._chat.get(key)
         if cached is None or not 0 <= now - cached[0] < LEDGER_TTL:
             found = self._read_ledger(cap, scope, now, after=self.started_at, protocol="repl")
-            cached = (now, found)
+            cached = (now, found or 0)
             self._chat[key] = cached
         return cached[1]
 
@@ -146,23 +153,20 @@ class BudgetGuard:
         until: float | None = None,
         after: float | None = None,
         protocol: str | None = None,
-    ) -> int:
-        """One cap's credits in the ledger (0 when there is none, or it cannot be read).
+    ) -> int | None:
+        """One cap's credits in the ledger: None when there is no ledger, 0 when it cannot be
+        read (said once).
 
         Each read opens the ledger read-only and closes it, so the guard holds no connection
         and any thread (the dashboard's) may call `snapshot`.
         """
-        if self._ledger_missing and until is not None:
-            return 0  # no ledger when the seed was read: nothing from before the start
         from kimrel_cli.usage import ledger
 
         conn = None
         try:
             conn = ledger.open_readonly(self.ledger_path)
-            if until is not None:
-                self._ledger_missing = conn is None
             if conn is None:
-                return 0
+                return None
             found = bud.spent_from_ledger(
                 conn, [cap], scope, now, until=until, after=after, protocol=protocol
             )
