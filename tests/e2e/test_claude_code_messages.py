@@ -14,6 +14,7 @@ from kimrel_cli.relay.context import RelayConfig
 from kimrel_cli.relay.run import start_relay_in_thread
 from kimrel_cli.servers import bind_socket, start_in_thread
 from tests.support import loopback, sdk
+from tests.support.relay_idle import settle
 
 TOKEN = "kr-local-messages-test"
 
@@ -123,7 +124,7 @@ def test_the_request_log_shows_what_a_claude_name_was_mapped_to(stack_with_log):
         model="kimi-k2.6", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
     ) as stream:
         stream.get_final_message()
-    relay.ctx.log.flush()
+    settle(relay.ctx)  # the stream is logged when the relay closes it, after the client's end
     lines = [line for line in out.getvalue().splitlines() if "/v1/messages" in line]
     assert "claude-opus-4-8 → kimi-k2.5" in lines[0], lines
     assert "kimi-k2.6" in lines[1] and "→ kimi" not in lines[1], lines

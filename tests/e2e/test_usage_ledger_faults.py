@@ -18,6 +18,7 @@ from kimrel_cli.relay.dashboard import RequestLog
 from kimrel_cli.relay.run import start_relay_in_thread
 from kimrel_cli.usage.ledger import iter_rows, open_ledger, open_readonly
 from tests.support import sdk
+from tests.support.relay_idle import settle, wait_until_idle
 
 TOKEN = "kr-local-ledger-faults"
 HI = [{"role": "user", "content": "hi"}]
@@ -65,8 +66,7 @@ def run_requests(simulator, path, n=4):
     with relay_writing(simulator, path) as (relay, out):
         send(relay, n)
         assert relay.ctx.ledger is not None
-        relay.ctx.ledger.flush(10.0)
-        relay.ctx.log.flush()
+        settle(relay.ctx)
         return out.getvalue(), relay.ctx.ledger
 
 
@@ -135,6 +135,7 @@ def test_a_ledger_locked_by_another_process_costs_one_warning_and_no_row(simulat
         assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
         with relay_writing(simulator, path) as (relay, out):
             send(relay, 6)
+            assert wait_until_idle(relay.ctx)  # every row handed to the writer
             writer = relay.ctx.ledger
             assert writer is not None
             assert not writer.flush(3.0)  # the rows wait past the 2 s busy timeout…

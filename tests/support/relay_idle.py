@@ -18,3 +18,12 @@ def wait_until_idle(ctx: Any, timeout: float = 10.0) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+def settle(ctx: Any, timeout: float = 10.0) -> None:
+    """Wait until the relay has recorded every request it took, then until its log and ledger
+    have written them: what a test must do before it reads either."""
+    assert wait_until_idle(ctx, timeout), "the relay still has a request in flight"
+    if ctx.ledger is not None:
+        assert ctx.ledger.flush(timeout), "the usage ledger did not write its rows"
+    ctx.log.flush(timeout)

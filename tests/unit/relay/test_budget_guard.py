@@ -20,7 +20,7 @@ from kimrel_cli.usage import budgets as bud
 from kimrel_cli.usage import ledger
 from tests.support import loopback
 from tests.support.recorder import Recorder
-from tests.support.relay_idle import wait_until_idle
+from tests.support.relay_idle import settle, wait_until_idle
 
 TOKEN = "kr-local-budget-test"
 ANTHROPIC = {"authorization": f"Bearer {TOKEN}", "anthropic-version": "2023-06-01"}
@@ -36,7 +36,7 @@ class Stack:
         return sum(1 for e in self.upstream.seen if e["method"] == "POST")
 
     def log(self) -> str:
-        self.relay.ctx.log.flush()
+        settle(self.relay.ctx)
         return self.out.getvalue()
 
 
@@ -101,6 +101,7 @@ def test_claude_code_gets_a_429_that_says_stop_and_nothing_goes_upstream(stack):
     streamed = _message(stack, stream=True)  # a stream is refused before it starts
     assert streamed.status_code == 429 and streamed.json()["error"]["type"] == "rate_limit_error"
     assert stack.model_requests() == 2
+    assert wait_until_idle(stack.relay.ctx)  # the stream is settled when the relay closes it
     snap = stack.relay.ctx.budgets.snapshot()["caps"]
     assert snap == [
         {
@@ -299,6 +300,7 @@ def test_64_concurrent_requests_at_the_edge_of_a_cap_never_overshoot(stack):
     statuses = asyncio.run(burst())
     assert statuses.count(200) == 20 and statuses.count(429) == 44, statuses
     assert stack.model_requests() == 20
+    assert wait_until_idle(stack.relay.ctx)
     snap = stack.relay.ctx.budgets.snapshot()
     assert snap["caps"][0]["spent"] == 20 and snap["caps"][0]["in_flight"] == 0
     assert snap["overshoot"] == 0
