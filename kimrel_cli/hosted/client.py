@@ -30,6 +30,7 @@ from kimrel_cli.errors import KimrelError, UpstreamError, UpstreamUnavailable
 from kimrel_cli.hosted.errors import error_from_response
 from kimrel_cli.hosted.ratelimit import RateInfo
 from kimrel_cli.hosted.retry import Backoff, is_retryable
+from kimrel_cli.protocols.errors import wire_class
 from kimrel_cli.protocols.sse import SSEDecoder, SSEEvent
 
 DEFAULT_BASE_URL = "https://kimrel.com/api"
@@ -171,15 +172,9 @@ def _stream_error(
         return None
     if not isinstance(data, dict) or "error" not in data:
         return None
-    status = 500
-    kind = (data.get("error") or {}).get("type") if isinstance(data.get("error"), dict) else None
-    status = {
-        "rate_limit_error": 429,
-        "authentication_error": 401,
-        "invalid_request_error": 400,
-        "insufficient_quota": 403,
-        "permission_error": 403,
-    }.get(str(kind), status)
+    error = data["error"]
+    code, kind = (error.get("code"), error.get("type")) if isinstance(error, dict) else (None, None)
+    _, status = wire_class(code, kind)
     return error_from_response(status, data, headers, (base._key,))
 
 

@@ -272,6 +272,17 @@ WIRE_CODES: dict[str, tuple[type[UpstreamError], int]] = {
 }
 
 
+def wire_class(code: Any, kind: Any) -> tuple[type[UpstreamError], int]:
+    """The error class and HTTP status an error object's code or type (either protocol's)
+    stands for: the code wins, then the type; an unknown one is a 500."""
+    for name in (code, kind):
+        if isinstance(name, str) and name in WIRE_CODES:
+            return WIRE_CODES[name]
+    if kind == "invalid_request_error":
+        return BadRequest, 400
+    return ServerError, 500
+
+
 def error_from_wire(error: Any) -> UpstreamError:
     """A typed error for an error object met inside a stream (`{"message","type","code"}`)."""
     if not isinstance(error, dict):
@@ -279,13 +290,8 @@ def error_from_wire(error: Any) -> UpstreamError:
     message = str(error.get("message") or "upstream error")
     code = error.get("code")
     kind = error.get("type")
-    for name in (code, kind):
-        if isinstance(name, str) and name in WIRE_CODES:
-            cls, status = WIRE_CODES[name]
-            return cls(message, status=status, wire_code=code, wire_type=kind)
-    if kind == "invalid_request_error":
-        return BadRequest(message, status=400, wire_code=code, wire_type=kind)
-    return ServerError(message, status=500, wire_code=code, wire_type=kind)
+    cls, status = wire_class(code, kind)
+    return cls(message, status=status, wire_code=code, wire_type=kind)
 
 
 # ---- errors the relay makes itself (bad JSON, unknown route, guards) ----------------------

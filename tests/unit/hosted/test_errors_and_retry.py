@@ -139,3 +139,29 @@ def test_a_429_with_room_left_in_the_window_is_not_a_minute_long_wait():
     full = {**room, "X-RateLimit-Remaining": "0"}
     wait = error_from_response(429, openai_body("rate_limit_exceeded"), full).retry_after
     assert wait is not None and wait > 50
+
+
+@pytest.mark.parametrize(("status", "body", "cls"), [c for c in CASES if c[1] is not None])
+def test_an_error_inside_a_stream_maps_as_the_same_error_answered_over_http(status, body, cls):
+    """`kimrel chat` streams: an error event mid-stream gets the class an HTTP answer would."""
+    import json
+
+    import httpx
+
+    from kimrel_cli.hosted.client import Client
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        sse = b'data: {"choices": []}\n\n' + b"data: " + json.dumps(body).encode() + b"\n\n"
+        return httpx.Response(200, content=sse, headers={"content-type": "text/event-stream"})
+
+    client = Client(
+        "sk-test-0123456789", "http://127.0.0.1:9", transport=httpx.MockTransport(upstream)
+    )
+    with client.stream_chat({"model": "kimi-k2", "messages": []}) as stream:
+        with pytest.raises(errors.UpstreamError) as caught:
+            list(stream)
+    assert type(caught.value) is cls
+    as_http = error_from_response(status, body, {})
+    assert type(as_http) is cls
+    if status in (429, 529):  # the types that name their status
+        assert caught.value.status == status
