@@ -101,16 +101,6 @@ class PaceState:
         while self.history and self.history[0] <= now - LONG_WINDOWS[-1][1]:
             self.history.popleft()
 
-    def _recent(self, now: float, length: float) -> list[float]:
-        start = now - length
-        recent: list[float] = []
-        for t in reversed(self.history):
-            if t <= start:
-                break
-            recent.append(t)
-        recent.reverse()
-        return recent
-
     def _header_left(self) -> int | None:
         if self.header_remaining is None:
             return None
@@ -155,10 +145,12 @@ class PaceState:
             waits.append(self.header_reset + RESET_GUARD - now)
         for length, limit in self._long_limits():
             if len(self.history) < limit:
-                continue  # a day's releases cannot fill it: skip the scan
-            recent = self._recent(now, length)
-            if len(recent) >= limit:  # wait until enough of them have left the window
-                waits.append(recent[len(recent) - limit] + length + RESET_GUARD - now)
+                continue  # a day's releases cannot fill it
+            # release times only grow: the window holds `limit` of them exactly when the
+            # limit-th newest is still in it; wait until that one has left (no scan)
+            oldest_needed = self.history[-limit]
+            if oldest_needed > now - length:
+                waits.append(oldest_needed + length + RESET_GUARD - now)
         return max(waits)
 
     def resets_in(self, now: float) -> float | None:

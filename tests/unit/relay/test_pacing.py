@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kimrel_cli.catalogue import tier_for
+from kimrel_cli.catalogue import Tier, tier_for
 from kimrel_cli.errors import RateLimited
 from kimrel_cli.hosted.ratelimit import RateInfo
 from kimrel_cli.relay.pacing import MINUTE, RESET_GUARD, Pacer, PaceState
@@ -104,6 +104,30 @@ def test_the_hour_window_of_the_tier_is_counted():
         state.finish(state.release(T0 + i * 0.5), T0 + i * 0.5)
     now = T0 + 300
     assert state.wait(now) == pytest.approx(3600 + RESET_GUARD - 300)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    gaps=st.lists(st.floats(0.0, 900.0), min_size=1, max_size=60),
+    after=st.floats(0.0, 90_000.0),
+)
+def test_the_hour_and_day_waits_match_a_count_of_every_release_in_the_window(gaps, after):
+    """The long windows are judged from the limit-th newest release alone; a plain count of the
+    releases inside each window (the oracle) must give the same wait."""
+    tier = Tier("test", 1, 10**6, 7, 12)  # no minute limit to speak of; 7 an hour, 12 a day
+    state = PaceState(tier=tier)
+    released, t = [], T0
+    for gap in gaps:
+        t += gap
+        state.finish(state.release(t), t)
+        released.append(t)
+    now = t + after
+    expected = 0.0
+    for length, limit in ((3600.0, 7), (86400.0, 12)):
+        inside = [r for r in released if r > now - length]
+        if len(inside) >= limit:
+            expected = max(expected, inside[-limit] + length + RESET_GUARD - now)
+    assert state.wait(now) == pytest.approx(expected)
 
 
 @settings(max_examples=60, deadline=None)
