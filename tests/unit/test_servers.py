@@ -12,8 +12,7 @@ from kimrel_cli.servers import bind_socket, start_in_thread
 from kimrel_cli.simulator.app import SimulatorSettings, create_app
 
 
-def test_a_server_with_an_idle_kept_alive_connection_stops_at_once():
-    """Stock uvicorn sleeps 0.1 s in every shutdown (and ticks every 0.1 s): ≥ 0.1 s per stop."""
+def _stop_time() -> float:
     server = start_in_thread(create_app(SimulatorSettings()), bind_socket())
     with httpx.Client(trust_env=False) as client:
         answer = client.get(
@@ -24,7 +23,14 @@ def test_a_server_with_an_idle_kept_alive_connection_stops_at_once():
         server.stop()
         elapsed = time.perf_counter() - started
         assert not server.thread.is_alive()
-    assert elapsed < 0.09, f"stop took {elapsed:.3f} s"
+    return elapsed
+
+
+def test_a_server_with_an_idle_kept_alive_connection_stops_at_once():
+    """Stock uvicorn sleeps 0.1 s in every shutdown (and ticks every 0.1 s): ≥ 0.1 s per stop,
+    every time. The best of three stops, so a busy machine's one slow thread switch is no fail."""
+    best = min(_stop_time() for _ in range(3))
+    assert best < 0.09, f"stop took {best:.3f} s"
 
 
 def test_a_stopped_relay_has_closed_its_upstream_connections():

@@ -157,9 +157,9 @@ def test_an_error_inside_a_stream_maps_as_the_same_error_answered_over_http(stat
     client = Client(
         "sk-test-0123456789", "http://127.0.0.1:9", transport=httpx.MockTransport(upstream)
     )
-    with client.stream_chat({"model": "kimi-k2", "messages": []}) as stream:
-        with pytest.raises(errors.UpstreamError) as caught:
-            list(stream)
+    body_sent = {"model": "kimi-k2", "messages": []}
+    with client.stream_chat(body_sent) as stream, pytest.raises(errors.UpstreamError) as caught:
+        list(stream)
     assert type(caught.value) is cls
     as_http = error_from_response(status, body, {})
     assert type(as_http) is cls

@@ -146,10 +146,12 @@ def test_relay_socket_answers_without_delayed_ack_stalls():
     try:
         with httpx.Client(base_url=server.url) as client:
             client.get("/health")
-            started = time.perf_counter()
-            for _ in range(20):
-                assert client.get("/health").status_code == 200
-            elapsed = time.perf_counter() - started
+            rounds = []  # a stall costs every request ~40 ms; a busy machine, the odd round
+            for _ in range(3):
+                started = time.perf_counter()
+                for _ in range(20):
+                    assert client.get("/health").status_code == 200
+                rounds.append(time.perf_counter() - started)
     finally:
         server.stop()
-    assert elapsed < 0.6, f"20 requests took {elapsed:.2f} s"
+    assert min(rounds) < 0.6, f"20 requests took {min(rounds):.2f} s at best"
