@@ -40,6 +40,9 @@ MINUTE = 60.0
 LONG_WINDOWS = (("hour", 3600.0), ("day", 86400.0))
 RESET_GUARD = 0.25  # seconds past a reset before the window counts as free (clock skew, rounding)
 DEFAULT_LIMIT = TIERS[0].per_minute  # before any header or balance is known: the lowest tier
+# the hour and day waits need only the newest `limit` release times: keep no more than the
+# largest day's limit (32 bytes each: 3.2 MB at most, however hard a client hammers)
+HISTORY_MAX = max(tier.per_day for tier in TIERS)
 
 # A request the pipeline already admitted while it held the client's stream open: its seq.
 # `Pacer.slot` takes it instead of queueing the same request a second time.
@@ -76,7 +79,8 @@ class PaceState:
     counted: dict[int, float | None] = field(default_factory=dict)  # seq → answered at (None:
     # in flight), for the minute window
     sent_at: dict[int, float] = field(default_factory=dict)  # seq → released at, until answered
-    history: deque[float] = field(default_factory=deque)  # release times (a day's worth)
+    history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_MAX))
+    # release times: the last day's, at most HISTORY_MAX
 
     @property
     def limit(self) -> int:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from kimrel_cli.catalogue import Tier, tier_for
 from kimrel_cli.errors import RateLimited
 from kimrel_cli.hosted.ratelimit import RateInfo
-from kimrel_cli.relay.pacing import MINUTE, RESET_GUARD, Pacer, PaceState
+from kimrel_cli.relay.pacing import HISTORY_MAX, MINUTE, RESET_GUARD, Pacer, PaceState
 from kimrel_cli.simulator.accounting import Ledger
 
 T0 = 1_800_000_000.0
@@ -104,6 +104,19 @@ def test_the_hour_window_of_the_tier_is_counted():
         state.finish(state.release(T0 + i * 0.5), T0 + i * 0.5)
     now = T0 + 300
     assert state.wait(now) == pytest.approx(3600 + RESET_GUARD - 300)
+
+
+def test_release_history_is_bounded_by_the_largest_day_limit_and_still_holds_a_full_day():
+    top = tier_for(10**9)
+    state = PaceState(header_limit=10**6, tier=top, window=0.05)  # a minute window kept short
+    now = T0
+    for _ in range(top.per_day + 500):  # a client hammering past what the API would allow
+        now += 0.1
+        state.finish(state.release(now), now)
+    assert len(state.history) == HISTORY_MAX == top.per_day
+    # the day is full: wait until the oldest of the last `per_day` releases is a day old
+    oldest = now - (top.per_day - 1) * 0.1
+    assert state.wait(now) == pytest.approx(oldest + 86400 + RESET_GUARD - now)
 
 
 @settings(max_examples=200, deadline=None)
