@@ -76,8 +76,10 @@ class PaceState:
     header_seq: int = 0  # … the seq of the request it answered …
     header_reset: float | None = None  # … and its X-RateLimit-Reset
     blocked_until: float | None = None  # a 429 said: nothing until then (any window)
-    counted: dict[int, float | None] = field(default_factory=dict)  # seq → answered at (None:
-    # in flight), for the minute window
+    # the relay's own count for the minute window: seqs in flight, and the answer times of the
+    # requests answered less than `window` ago (oldest first: they leave from the left)
+    flying: set[int] = field(default_factory=set)
+    answered: deque[float] = field(default_factory=deque)
     sent_at: dict[int, float] = field(default_factory=dict)  # seq → released at, until answered
     history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_MAX))
     # release times: the last day's, at most HISTORY_MAX
@@ -92,16 +94,21 @@ class PaceState:
 
     @property
     def in_flight(self) -> int:
-        return sum(1 for t in self.counted.values() if t is None)
+        return len(self.flying)
+
+    @property
+    def counted(self) -> int:
+        """Requests the minute window holds by the relay's own count."""
+        return len(self.flying) + len(self.answered)
 
     def _roll(self, now: float) -> None:
         if self.header_reset is not None and now >= self.header_reset + RESET_GUARD:
             self.header_remaining = self.header_reset = None
         if self.blocked_until is not None and now >= self.blocked_until + RESET_GUARD:
             self.blocked_until = None
-        gone = [s for s, t in self.counted.items() if t is not None and t <= now - self.window]
-        for seq in gone:
-            del self.counted[seq]
+        answered, edge = self.answered, now - self.window
+        while answered and answered[0] <= edge:
+            answered.popleft()
         while self.history and self.history[0] <= now - LONG_WINDOWS[-1][1]:
             self.history.popleft()
 
@@ -114,7 +121,7 @@ class PaceState:
     def remaining(self, now: float) -> int:
         """How many more requests the minute window takes now (never below 0)."""
         self._roll(now)
-        left = self.limit - len(self.counted)
+        left = self.limit - self.counted
         header = self._header_left()
         if header is not None:
             left = min(left, header)
@@ -127,12 +134,11 @@ class PaceState:
         return [(length, per[name]) for name, length in LONG_WINDOWS]
 
     def _minute_wait(self, now: float, sure: bool) -> float:
-        must_leave = len(self.counted) - self.limit + 1
+        must_leave = self.counted - self.limit + 1
         if must_leave <= 0:
             return 0.0
-        answered = sorted(t for t in self.counted.values() if t is not None)
-        if must_leave <= len(answered) and (self.window_learned or not sure):
-            return answered[must_leave - 1] + self.window + RESET_GUARD - now
+        if must_leave <= len(self.answered) and (self.window_learned or not sure):
+            return self.answered[must_leave - 1] + self.window + RESET_GUARD - now
         # too many still in flight: at least a window after their answers (which wake us)
         return 0.0 if sure else self.window + RESET_GUARD
 
@@ -165,14 +171,13 @@ class PaceState:
             return wait
         if self.header_reset is not None:
             return max(0.0, self.header_reset - now)
-        answered = [t for t in self.counted.values() if t is not None]
-        return min(answered) + self.window - now if answered else None
+        return self.answered[0] + self.window - now if self.answered else None
 
     def release(self, now: float) -> int:
         """One request goes upstream now; returns its seq (for `observe` and `finish`)."""
         self._roll(now)
         self.released += 1
-        self.counted[self.released] = None
+        self.flying.add(self.released)
         self.sent_at[self.released] = now
         if len(self.sent_at) > 4096:  # answers whose headers never came (errors)
             for old in sorted(self.sent_at)[:2048]:
@@ -183,8 +188,13 @@ class PaceState:
     def finish(self, seq: int, now: float) -> None:
         """The request `seq` is over (answered, failed or never sent): counted until `window`
         seconds after its answer, or after now when no answer was observed."""
-        if seq in self.counted and self.counted[seq] is None:
-            self.counted[seq] = now
+        self._answered(seq, now)
+
+    def _answered(self, seq: int, now: float) -> None:
+        if seq in self.flying:
+            self.flying.discard(seq)
+            # kept in order even if the clock steps back: such an answer leaves a little late
+            self.answered.append(max(now, self.answered[-1]) if self.answered else now)
 
     def observe(
         self,
@@ -197,8 +207,8 @@ class PaceState:
     ) -> None:
         """An answer's X-RateLimit-* headers (`seq` None: a request that was not counted)."""
         self._roll(now)
-        if seq is not None and seq in self.counted and self.counted[seq] is None:
-            self.counted[seq] = now  # the API counted it by now
+        if seq is not None:
+            self._answered(seq, now)  # the API counted it by now
         if limit is not None and limit > 0:
             self.header_limit = limit
         if remaining is None or reset is None or reset <= now:
@@ -258,7 +268,11 @@ class Pacer:
         now = self._clock()
         live = self.state
         state = dataclasses.replace(
-            live, counted=dict(live.counted), sent_at={}, history=deque(live.history)
+            live,
+            flying=set(live.flying),
+            answered=deque(live.answered),
+            sent_at={},
+            history=deque(live.history),
         )
         credits = self._credits()
         if credits is not None and credits >= 1:
