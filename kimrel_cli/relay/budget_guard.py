@@ -54,7 +54,6 @@ class Reservation:
         self.uses = uses  # the guard's usage keys this request counts under
         self.cost = cost
         self.now = now
-        self.completed = False  # a stream delivered its end: the API bills it
         self.done = False
 
     def commit(self) -> None:
@@ -67,9 +66,10 @@ class Reservation:
             self.guard._settle(self, billed=False)
         self.done = True
 
-    def settle(self) -> None:
-        """End of a stream: billed when it delivered its end, else released."""
-        self.commit() if self.completed else self.release()
+    def settle(self, *, billed: bool) -> None:
+        """End of a stream: committed when the API billed it (it delivered its end), else
+        released."""
+        self.commit() if billed else self.release()
 
 
 class BudgetGuard:

@@ -263,8 +263,7 @@ class RelayContext:
                     finally:
                         self.stats.streams_closed += 1
         finally:
-            bill.completed = call.completed
-            bill.settle()  # billed when the stream delivered its end, else released
+            bill.settle(billed=call.completed)  # the stream delivered its end, or not
 
     async def call(
         self, path: str, body: dict[str, Any], headers: Mapping[str, str] | None = None
