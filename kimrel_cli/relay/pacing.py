@@ -188,9 +188,6 @@ class PaceState:
     def finish(self, seq: int, now: float) -> None:
         """The request `seq` is over (answered, failed or never sent): counted until `window`
         seconds after its answer, or after now when no answer was observed."""
-        self._answered(seq, now)
-
-    def _answered(self, seq: int, now: float) -> None:
         if seq in self.flying:
             self.flying.discard(seq)
             # kept in order even if the clock steps back: such an answer leaves a little late
@@ -208,7 +205,7 @@ class PaceState:
         """An answer's X-RateLimit-* headers (`seq` None: a request that was not counted)."""
         self._roll(now)
         if seq is not None:
-            self._answered(seq, now)  # the API counted it by now
+            self.finish(seq, now)  # the API counted it by now
         if limit is not None and limit > 0:
             self.header_limit = limit
         if remaining is None or reset is None or reset <= now:
