@@ -23,7 +23,7 @@ from kimrel_cli.relay.run import start_relay_in_thread
 from kimrel_cli.usage.ledger import iter_rows, open_readonly
 from tests.support import loopback, sdk
 from tests.support.recorder import Recorder
-from tests.support.relay_idle import wait_until_idle
+from tests.support.relay_idle import settle
 
 TOKEN = "kr-local-pacing-token"
 KEY = "sk-small"
@@ -142,7 +142,7 @@ def test_an_openai_streaming_burst_is_held_with_the_stream_open(stack):
     assert all(burst(n, one))
     assert_paced(recorder, n)
     # held streams open in their own task: each is still one charged ledger row
-    assert wait_until_idle(relay.ctx) and relay.ctx.ledger.flush(5.0)
+    settle(relay.ctx, timeout=5.0)
     conn = open_readonly(relay.ctx.config.ledger)
     assert conn is not None
     try:

@@ -9,7 +9,7 @@ from kimrel_cli.relay.context import RelayConfig
 from kimrel_cli.relay.run import start_relay_in_thread
 from kimrel_cli.usage.ledger import iter_rows, open_readonly
 from tests.support import loopback, sdk
-from tests.support.relay_idle import wait_until_idle
+from tests.support.relay_idle import settle
 
 TOKEN = "kr-local-ledger-test"
 
@@ -35,8 +35,7 @@ def rows(relay, path):
     assert relay.ctx.ledger is not None
     # a stream's row is handed over when the relay closes it, which can be just after the
     # client saw its end (a dropped stream): wait for the relay to finish every request
-    wait_until_idle(relay.ctx)
-    assert relay.ctx.ledger.flush(5.0)
+    settle(relay.ctx, timeout=5.0)
     conn = open_readonly(path)
     if conn is None:  # nothing written yet: no database
         return []
