@@ -31,7 +31,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kimrel_cli.catalogue import credits_for
 from kimrel_cli.errors import SpendLimitReached
@@ -41,6 +41,8 @@ from kimrel_cli.usage.attribution import Attribution
 logger = logging.getLogger("kimrel.relay")
 
 LEDGER_TTL = 2.0  # seconds a reading of chat's spend in the ledger stands before a re-read
+
+_T = TypeVar("_T")
 
 
 class Reservation:
@@ -99,7 +101,8 @@ class BudgetGuard:
         self._reserved: dict[str, int] = {}
         self._warned: set[str] = set()
         self._ledger_missing = False  # no ledger when last read: nothing before start to seed
-        self._chat: dict[str, tuple[float, int]] = {}  # cap key → (read at, chat's credits)
+        # cap key → (read at, chat's credits, the ledger's newest row id then)
+        self._chat: dict[str, tuple[float | None, int, int]] = {}
 
     # ---- the file ------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -126,36 +129,44 @@ class BudgetGuard:
         if key not in self._seed:
             found = None
             if not self._ledger_missing:  # no ledger at the last seed: none from before start
-                found = self._read_ledger(cap, scope, now, until=self.started_at)
+                found = self._read_ledger(
+                    lambda conn: bud.spent_from_ledger(
+                        conn, [cap], scope, now, until=self.started_at
+                    ).get(key, 0),
+                    unreadable=0,
+                )
                 self._ledger_missing = found is None
             self._seed[key] = found or 0
         return self._seed[key]
 
     def _chat_since_start(self, key: str, cap: bud.Cap, scope: bud.Scope, now: float) -> int:
         """What `kimrel chat` (another process) charged to a cap since this relay started: its
-        ledger rows (protocol `repl`), re-read at most every LEDGER_TTL seconds. Only account
-        caps count them: a chat has no session or project, so nothing is read for those."""
+        ledger rows (protocol `repl`), re-read at most every LEDGER_TTL seconds, and then only
+        the rows added since the last read. Only account caps count them: a chat has no
+        session or project, so nothing is read for those."""
         if cap.kind not in ("daily", "monthly"):
             return 0
-        cached = self._chat.get(key)
-        if cached is None or not 0 <= now - cached[0] < LEDGER_TTL:
-            found = self._read_ledger(cap, scope, now, after=self.started_at, protocol="repl")
-            cached = (now, found or 0)
-            self._chat[key] = cached
-        return cached[1]
+        from kimrel_cli.usage import ledger
+
+        read_at, credits, last_row = self._chat.get(key, (None, 0, 0))
+        if read_at is None or not 0 <= now - read_at < LEDGER_TTL:
+            since = max(bud.window_start(cap.kind, now) or 0.0, self.started_at)
+            found = self._read_ledger(
+                lambda conn: ledger.spent_after(
+                    conn, last_row, since=since, protocol="repl", **bud.ledger_filter(cap, scope)
+                ),
+                unreadable=None,
+            )
+            if found is not None:
+                credits, last_row = credits + found[0], found[1]
+            self._chat[key] = (now, credits, last_row)
+        return credits
 
     def _read_ledger(
-        self,
-        cap: bud.Cap,
-        scope: bud.Scope,
-        now: float,
-        *,
-        until: float | None = None,
-        after: float | None = None,
-        protocol: str | None = None,
-    ) -> int | None:
-        """One cap's credits in the ledger: None when there is no ledger, 0 when it cannot be
-        read (said once).
+        self, query: Callable[[sqlite3.Connection], _T], *, unreadable: _T | None
+    ) -> _T | None:
+        """`query` on the ledger: None when there is no ledger, `unreadable` when it cannot
+        be read (said once).
 
         Each read opens the ledger read-only and closes it, so the guard holds no connection
         and any thread (the dashboard's) may call `snapshot`.
@@ -165,15 +176,10 @@ class BudgetGuard:
         conn = None
         try:
             conn = ledger.open_readonly(self.ledger_path)
-            if conn is None:
-                return None
-            found = bud.spent_from_ledger(
-                conn, [cap], scope, now, until=until, after=after, protocol=protocol
-            )
-            return found.get(bud.cap_key(cap, scope, now), 0)
+            return None if conn is None else query(conn)
         except (ledger.LedgerError, sqlite3.Error) as exc:
             self._warn_once(f"budgets: usage ledger not read ({exc})")
-            return 0
+            return unreadable
         finally:
             if conn is not None:
                 conn.close()

@@ -417,11 +417,8 @@ def spent_from_ledger(
     now: float,
     *,
     until: float | None = None,
-    after: float | None = None,
-    protocol: str | None = None,
 ) -> dict[str, int]:
-    """`cap_key → credits charged` in each applicable cap's window, from the ledger; only
-    before `until`, from `after` on, or of one `protocol` when given."""
+    """`cap_key → credits charged` in each applicable cap's window, from the ledger."""
     from kimrel_cli.usage import ledger
 
     out: dict[str, int] = {}
@@ -430,11 +427,8 @@ def spent_from_ledger(
         if conn is None:
             out[key] = 0
             continue
-        since = window_start(cap.kind, now)
-        if after is not None:
-            since = after if since is None else max(since, after)
         out[key] = ledger.spent(
-            conn, since=since, until=until, protocol=protocol, **ledger_filter(cap, scope)
+            conn, since=window_start(cap.kind, now), until=until, **ledger_filter(cap, scope)
         )
     return out
 

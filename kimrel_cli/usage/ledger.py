@@ -190,7 +190,38 @@ def spent(
     protocol: str | None = None,
 ) -> int:
     """Credits charged in a window, optionally for one account, session, project or protocol."""
+    return _spent(conn, since, until, None, account, session_id, project, protocol)
+
+
+def spent_after(
+    conn: sqlite3.Connection,
+    after_id: int,
+    *,
+    since: float | None = None,
+    account: str | None = None,
+    protocol: str | None = None,
+) -> tuple[int, int]:
+    """`spent` of only the rows added after row `after_id`, and the newest row's id: pass that
+    back as `after_id` to read what was added since (a rowid range, whatever the ledger's size)."""
+    newest = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM requests").fetchone()[0])
+    credits = _spent(conn, since, None, (after_id, newest), account, None, None, protocol)
+    return credits, newest
+
+
+def _spent(
+    conn: sqlite3.Connection,
+    since: float | None,
+    until: float | None,
+    ids: tuple[int, int] | None,
+    account: str | None,
+    session_id: str | None,
+    project: str | None,
+    protocol: str | None,
+) -> int:
     where, args = _window(since, until)
+    if ids is not None:
+        where += (" AND " if where else " WHERE ") + "id > ? AND id <= ?"
+        args.extend(ids)
     filters = (
         ("account", account),
         ("session_id", session_id),

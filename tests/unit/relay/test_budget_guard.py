@@ -213,6 +213,15 @@ def test_what_kimrel_chat_spends_while_the_relay_runs_counts_against_its_caps(sa
         guard.reserve({"model": "kimi-k2.5"}, None)
     guard.reserve({"model": "kimi-k2"}, None).commit()  # 9 + 1 = 10: fits exactly
     assert guard.snapshot()["caps"][0]["spent"] == 10
+    conn = ledger.open_ledger()  # chat goes on: a re-read adds its new row, once
+    ledger.insert_rows(
+        conn, [ledger.UsageRow(clock[0] + 1, "repl", "kimrel-chat", 200, False, 1, account="work")]
+    )
+    conn.close()
+    clock[0] += LEDGER_TTL
+    assert guard.snapshot()["caps"][0]["spent"] == 11
+    clock[0] += LEDGER_TTL
+    assert guard.snapshot()["caps"][0]["spent"] == 11
 
 
 def test_a_request_that_is_not_billed_gives_its_reservation_back(sandbox):

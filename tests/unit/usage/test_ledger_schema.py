@@ -18,6 +18,7 @@ from kimrel_cli.usage.ledger import (
     open_readonly,
     prune,
     spent,
+    spent_after,
 )
 
 
@@ -117,4 +118,25 @@ def test_rows_wait_for_a_lock_but_never_more_than_hold_max(tmp_path):
     assert writer.written == 2 and len(warnings) == 1 and "locked" in warnings[0]
     conn = open_readonly(path)
     assert conn is not None and [r.ts for r in iter_rows(conn)] == [3.0, 4.0]
+    conn.close()
+
+
+def test_spent_after_reads_only_the_rows_added_since_its_last_answer(tmp_path):
+    conn = open_ledger(tmp_path / "usage.sqlite3")
+    insert_rows(
+        conn, [a_row(ts=10.0, charged=2, account="w"), a_row(ts=1.0, charged=5, account="w")]
+    )
+    first, newest = spent_after(conn, 0, since=5.0, account="w")
+    assert (first, newest) == (2, 2)  # the row before `since` is not counted
+    insert_rows(conn, [a_row(ts=11.0, charged=3, account="w"), a_row(ts=12.0, charged=7)])
+    assert spent_after(conn, newest, since=5.0, account="w") == (3, 4)
+    assert spent_after(conn, 4, since=5.0, account="w") == (0, 4)  # nothing new
+    # what SQLite walks for that query is the rowid range, not the whole time window
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    spent_after(conn, 2, since=5.0, account="w")
+    conn.set_trace_callback(None)
+    (query,) = [q for q in statements if "SUM(" in q]
+    plan = str(conn.execute("EXPLAIN QUERY PLAN " + query).fetchall())
+    assert "INTEGER PRIMARY KEY" in plan, plan
     conn.close()
