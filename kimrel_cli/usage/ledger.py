@@ -201,8 +201,9 @@ def spent_after(
     account: str | None = None,
     protocol: str | None = None,
 ) -> tuple[int, int]:
-    """`spent` of only the rows added after row `after_id`, and the newest row's id: pass that
-    back as `after_id` to read what was added since (a rowid range, whatever the ledger's size)."""
+    """`spent` of only the rows added after row `after_id` (0: all of them), and the newest
+    row's id: pass that back as `after_id` to read what was added since (a rowid range, cheap
+    whatever the ledger's size)."""
     newest = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM requests").fetchone()[0])
     credits = _spent(conn, since, None, (after_id, newest), account, None, None, protocol)
     return credits, newest
@@ -219,9 +220,12 @@ def _spent(
     protocol: str | None,
 ) -> int:
     where, args = _window(since, until)
-    if ids is not None:
+    if ids is not None and ids[0] > 0:  # the rows after a read: a rowid range
         where += (" AND " if where else " WHERE ") + "id > ? AND id <= ?"
         args.extend(ids)
+    elif ids is not None:  # a first read: `+id` keeps SQLite on the ts index, not every row
+        where += (" AND " if where else " WHERE ") + "+id <= ?"
+        args.append(ids[1])
     filters = (
         ("account", account),
         ("session_id", session_id),
